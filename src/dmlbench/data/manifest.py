@@ -1,0 +1,31 @@
+"""Prepared-split manifests: CSV files with a `path,label` header, paths relative to the prepared folder."""
+
+import csv
+import io
+from pathlib import Path
+
+from dmlbench import atomic
+from dmlbench.errors import DmlbenchError
+
+HEADER = ["path", "label"]
+
+
+def write_manifest(path: Path, rows: list[tuple[str, int]]) -> None:
+    """Write rows atomically (Unix newlines, so the file's bytes are platform-independent)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(HEADER)
+    writer.writerows(rows)
+    atomic.write_text(path, buffer.getvalue())
+
+
+def read_manifest(path: Path) -> list[tuple[str, int]]:
+    """Rows of a manifest, checking the header."""
+    path = Path(path)
+    if not path.is_file():
+        raise DmlbenchError(f"manifest {path} not found: run the prepare stage (dvc repro prepare)")
+    with path.open(newline="") as f:
+        reader = csv.reader(f)
+        if next(reader, None) != HEADER:
+            raise DmlbenchError(f"manifest {path} must start with the header 'path,label': rerun dvc repro prepare")
+        return [(p, int(label)) for p, label in reader]

@@ -1,0 +1,48 @@
+"""Embedding extraction: L2-normalised float32 vectors of every evaluation image."""
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from dmlbench.data.image_dataset import ManifestDataset
+from dmlbench.data.manifest import read_manifest
+from dmlbench.errors import DmlbenchError
+
+# Self-retrieval datasets have test.csv; In-shop style datasets have query.csv + gallery.csv.
+EVAL_LAYOUTS = (("test",), ("query", "gallery"))
+
+
+def eval_splits(prepared: Path) -> tuple[str, ...]:
+    """Which evaluation manifests a prepared dataset has."""
+    for splits in EVAL_LAYOUTS:
+        if all((prepared / f"{s}.csv").is_file() for s in splits):
+            return splits
+    raise DmlbenchError(f"{prepared} has neither test.csv nor query.csv + gallery.csv: rerun dvc repro prepare")
+
+
+@torch.no_grad()
+def embed_images(model, dataset, batch_size: int, workers: int, device: torch.device) -> torch.Tensor:
+    """(N, D) float32 L2-normalised embeddings, in dataset order; the model's first output is the embedding."""
+    model.eval().to(device)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
+                        pin_memory=device.type == "cuda")
+    chunks = [model(images.to(device, non_blocking=True))[0].float().cpu() for images, _ in loader]
+    return F.normalize(torch.cat(chunks), dim=1)
+
+
+def embed_prepared(model, prepared: Path, transform, batch_size: int, workers: int,
+                   device: torch.device) -> dict[str, dict]:
+    """Embed each evaluation split: {split: {"embeddings", "labels", "paths"}} with original labels."""
+    out = {}
+    for split in eval_splits(prepared):
+        rows = read_manifest(prepared / f"{split}.csv")
+        labels = sorted({label for _, label in rows})
+        dataset = ManifestDataset(prepared, rows, transform, labels)
+        out[split] = {
+            "embeddings": embed_images(model, dataset, batch_size, workers, device),
+            "labels": torch.tensor([label for _, label in rows]),
+            "paths": [path for path, _ in rows],
+        }
+    return out

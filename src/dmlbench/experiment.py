@@ -1,0 +1,108 @@
+"""The top-level params (what to run) and each stage's own params section, as dataclasses."""
+
+from dataclasses import dataclass
+from typing import Literal
+
+from dmlbench.config import require
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """Which method, backbone, dataset and crop one run uses (params.yaml top level)."""
+
+    method: str
+    backbone: str
+    dataset: str
+    crop: Literal["uncropped", "cropped"]
+    seed: int
+
+    @property
+    def run_id(self) -> str:
+        """Name of this run's metrics file; must match the ``${...}`` template in dvc.yaml."""
+        return f"{self.method}-{self.backbone}-{self.dataset}-{self.crop}"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the user keeps raw datasets, one folder per dataset."""
+
+    root: str
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    """Size and seed of the generated demo dataset (CUB-200-2011 layout)."""
+
+    num_classes: int
+    images_per_class: int
+    image_size: int
+    seed: int
+
+    def __post_init__(self) -> None:
+        require(self.num_classes >= 4, f"synthetic.num_classes must be >= 4, got {self.num_classes}")
+        require(self.images_per_class >= 2, f"synthetic.images_per_class must be >= 2, got {self.images_per_class}")
+        require(self.image_size >= 32, f"synthetic.image_size must be >= 32, got {self.image_size}")
+
+
+@dataclass(frozen=True)
+class PrepareConfig:
+    """How raw images become prepared ones: longest side cap (null keeps originals), decode processes."""
+
+    max_side: int | None
+    workers: int
+
+    def __post_init__(self) -> None:
+        require(self.max_side is None or self.max_side >= 32, f"prepare.max_side must be >= 32 or null, got {self.max_side}")
+        require(self.workers >= 0, f"prepare.workers must be >= 0, got {self.workers}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training mechanics shared by every method (the recipe itself lives in the method's section)."""
+
+    device: str
+    workers: int
+    pretrained: bool
+
+    def __post_init__(self) -> None:
+        require(self.workers >= 0, f"train.workers must be >= 0, got {self.workers}")
+        require(self.device in ("auto", "cpu") or self.device.startswith("cuda"),
+                f"train.device must be auto, cpu or cuda[:N], got {self.device!r}")
+
+
+@dataclass(frozen=True)
+class EmbedConfig:
+    """Batch size and loader processes of embedding extraction."""
+
+    batch_size: int
+    workers: int
+
+    def __post_init__(self) -> None:
+        require(self.batch_size >= 1, f"embed.batch_size must be >= 1, got {self.batch_size}")
+        require(self.workers >= 0, f"embed.workers must be >= 0, got {self.workers}")
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """Query rows per similarity chunk: bounds memory to chunk_size x gallery floats."""
+
+    chunk_size: int
+
+    def __post_init__(self) -> None:
+        require(self.chunk_size >= 1, f"evaluate.chunk_size must be >= 1, got {self.chunk_size}")
+
+
+@dataclass(frozen=True)
+class ComplexityConfig:
+    """Input side for thop, and the seed grid (backbones x datasets) counted beside the current model."""
+
+    image_size: int
+    backbones: tuple[str, ...]
+    datasets: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TablesConfig:
+    """The file whose marked block receives the generated tables."""
+
+    readme: str

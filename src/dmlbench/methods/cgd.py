@@ -1,0 +1,83 @@
+"""CGD (Jun et al. 2019): combined global descriptors + smoothed CE on the first one + batch-hard triplet."""
+
+from dataclasses import dataclass
+
+import torch
+
+from dmlbench.config import require
+from dmlbench.data.sampler import PxKSampler
+from dmlbench.data.transforms import test_preset, train_preset
+from dmlbench.losses.smoothed_ce import label_smoothed_cross_entropy
+from dmlbench.losses.triplet import batch_hard_triplet
+from dmlbench.models.cgd import CGD
+
+
+@dataclass(frozen=True)
+class CGDConfig:
+    """The `cgd:` section of params.yaml; the seed's values are in the README's params table."""
+
+    gd_config: str
+    feature_dim: int
+    smoothing: float
+    temperature: float
+    margin: float
+    classes_per_batch: int
+    images_per_class: int
+    lr: float
+    epochs: int
+    lr_milestones: tuple[float, ...]  # fractions of `epochs` where lr is multiplied by lr_gamma
+    lr_gamma: float
+    train_resize: int
+    train_crop: int
+    test_resize: int
+
+    def __post_init__(self) -> None:
+        require(self.epochs >= 0, f"cgd.epochs must be >= 0, got {self.epochs}")
+        require(0.0 <= self.smoothing < 1.0, f"cgd.smoothing must be in [0, 1), got {self.smoothing}")
+        require(self.temperature > 0, f"cgd.temperature must be > 0, got {self.temperature}")
+        require(self.lr > 0, f"cgd.lr must be > 0, got {self.lr}")
+        require(self.train_crop <= self.train_resize,
+                f"cgd.train_crop ({self.train_crop}) must be <= cgd.train_resize ({self.train_resize})")
+        require(all(0 < m <= 1 for m in self.lr_milestones),
+                f"cgd.lr_milestones must be fractions in (0, 1], got {list(self.lr_milestones)}")
+
+
+def build_model(cfg: CGDConfig, backbone: str, num_classes: int, pretrained: bool) -> CGD:
+    """The CGD network for ``num_classes`` training classes."""
+    return CGD(backbone, cfg.gd_config, cfg.feature_dim, num_classes, pretrained)
+
+
+def loss(cfg: CGDConfig, outputs: tuple[torch.Tensor, torch.Tensor], labels: torch.Tensor) -> dict:
+    """Classification + triplet, 1:1 (the seed's weighting)."""
+    embedding, logits = outputs
+    classification = label_smoothed_cross_entropy(logits, labels, cfg.smoothing, cfg.temperature)
+    triplet = batch_hard_triplet(embedding, labels, cfg.margin)
+    return {"loss": classification + triplet, "classification": classification, "triplet": triplet}
+
+
+def build_optimizer(cfg: CGDConfig, model: torch.nn.Module) -> tuple:
+    """Adam without weight decay; MultiStepLR at int(fraction x epochs), stepped once per epoch."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    milestones = [int(f * cfg.epochs) for f in cfg.lr_milestones]
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=cfg.lr_gamma)
+    return optimizer, scheduler
+
+
+def batch_sampler(cfg: CGDConfig, labels: list[int], seed: int) -> PxKSampler:
+    """P classes x K images per batch; batches per epoch = train images // batch size."""
+    return PxKSampler(labels, cfg.classes_per_batch, cfg.images_per_class, num_batches=None, seed=seed)
+
+
+def train_transform(cfg: CGDConfig):
+    """Resize((r, r)), RandomCrop, flip."""
+    return train_preset(cfg.train_resize, cfg.train_crop)
+
+
+def test_transform(cfg: CGDConfig):
+    """Resize((r, r)) only, as the seed evaluates."""
+    return test_preset(cfg.test_resize)
+
+
+def describe(cfg: CGDConfig) -> str:
+    """The descriptor order, as the seed's tables label a model: ResNet50(SG)."""
+    return cfg.gd_config

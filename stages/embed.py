@@ -1,0 +1,32 @@
+"""Stage embed: trained model + evaluation manifests -> embeddings/embeddings.pt (L2-normalised)."""
+
+import dataclasses
+from pathlib import Path
+
+from dmlbench import atomic, stage
+from dmlbench.config import section
+from dmlbench.embedding import embed_prepared
+from dmlbench.experiment import EmbedConfig, TrainConfig
+from dmlbench.model_file import load_model
+from dmlbench.training import resolve_device
+
+MODEL = Path("models/model.pt")
+OUT = Path("embeddings/embeddings.pt")
+
+
+def main(params: dict) -> None:
+    exp = stage.experiment(params)
+    method, cfg = stage.method_config(params, exp)
+    ecfg = section(params, "embed", EmbedConfig)
+    device = resolve_device(section(params, "train", TrainConfig).device)
+    model = load_model(MODEL, exp, method, cfg)
+    splits = embed_prepared(model, stage.prepared_dir(exp), method.test_transform(cfg),
+                            ecfg.batch_size, ecfg.workers, device)
+    run = {**dataclasses.asdict(exp), "config": dataclasses.asdict(cfg)}
+    atomic.save_torch(OUT, {"run": run, "splits": splits})
+    shapes = ", ".join(f"{name} {tuple(s['embeddings'].shape)}" for name, s in splits.items())
+    print(f"embed: {shapes} -> {OUT}")
+
+
+if __name__ == "__main__":
+    stage.run(main)

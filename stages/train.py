@@ -1,0 +1,27 @@
+"""Stage train: prepared train split -> models/model.pt, with per-epoch DVCLive logs in dvclive/."""
+
+from pathlib import Path
+
+from dmlbench import stage
+from dmlbench.config import section
+from dmlbench.experiment import TrainConfig
+from dmlbench.figures import plot_training
+from dmlbench.training import train
+
+MODEL = Path("models/model.pt")
+LIVE = Path("dvclive")
+FIGURE = Path("plots/training.png")
+
+
+def main(params: dict) -> None:
+    exp = stage.experiment(params)
+    method, cfg = stage.method_config(params, exp)
+    tcfg = section(params, "train", TrainConfig)
+    history = train(exp, method, cfg, tcfg, stage.prepared_dir(exp), MODEL, LIVE)
+    plot_training(history, FIGURE, exp.run_id)
+    seconds = sum(epoch.seconds for epoch in history)
+    print(f"train: {exp.run_id}, {len(history)} epochs in {seconds:.0f} s -> {MODEL}")
+
+
+if __name__ == "__main__":
+    stage.run(main)

@@ -1,0 +1,84 @@
+from dataclasses import dataclass
+from typing import Literal
+
+import pytest
+
+from dmlbench.config import build, load_params, plain, section
+from dmlbench.errors import DmlbenchError
+from dmlbench.experiment import EvaluateConfig, Experiment, PrepareConfig
+from dmlbench.methods.cgd import CGDConfig
+from dmlbench.registry import get
+
+
+@dataclass(frozen=True)
+class Example:
+    count: int
+    rate: float
+    flag: bool
+    mode: Literal["a", "b"]
+    sizes: tuple[int, ...]
+    cap: int | None
+
+
+GOOD = {"count": 3, "rate": 1, "flag": True, "mode": "a", "sizes": [1, 2], "cap": None}
+
+
+def test_build_coerces_ints_to_floats_and_lists_to_tuples():
+    cfg = build(Example, GOOD, "ex")
+    assert cfg == Example(3, 1.0, True, "a", (1, 2), None)
+    assert isinstance(cfg.rate, float)
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("count", "3", "params.yaml: ex.count must be int, got '3'"),
+    ("count", True, "params.yaml: ex.count must be int, got True"),
+    ("flag", 1, "params.yaml: ex.flag must be bool, got 1"),
+    ("mode", "c", "params.yaml: ex.mode = 'c' is not allowed (choices: a, b)"),
+    ("sizes", 4, "params.yaml: ex.sizes must be a list, got 4"),
+    ("sizes", [1, "x"], "params.yaml: ex.sizes[1] must be int, got 'x'"),
+])
+def test_build_names_the_param_and_value(key, value, message):
+    with pytest.raises(DmlbenchError) as err:
+        build(Example, {**GOOD, key: value}, "ex")
+    assert str(err.value) == message
+
+
+def test_unknown_and_missing_keys():
+    with pytest.raises(DmlbenchError, match=r"unknown key ex.colour \(allowed: cap, count, flag, mode, rate, sizes\)"):
+        build(Example, {**GOOD, "colour": 1}, "ex")
+    with pytest.raises(DmlbenchError, match="'ex' is incomplete"):
+        build(Example, {"count": 1}, "ex")
+    with pytest.raises(DmlbenchError, match="has no 'evaluate' section"):
+        section({}, "evaluate", EvaluateConfig)
+
+
+def test_range_checks_in_post_init():
+    with pytest.raises(DmlbenchError, match="evaluate.chunk_size must be >= 1, got 0"):
+        section({"evaluate": {"chunk_size": 0}}, "evaluate", EvaluateConfig)
+    with pytest.raises(DmlbenchError, match="prepare.max_side must be >= 32 or null, got 8"):
+        section({"prepare": {"max_side": 8, "workers": 0}}, "prepare", PrepareConfig)
+
+
+def test_repository_params_yaml_is_valid():
+    params = load_params("params.yaml")
+    exp = build(Experiment, {k: params[k] for k in ("method", "backbone", "dataset", "crop", "seed")}, "top")
+    assert exp.run_id == f"{exp.method}-{exp.backbone}-{exp.dataset}-{exp.crop}"
+    section(params, "cgd", CGDConfig)
+
+
+def test_load_params_errors(tmp_path):
+    with pytest.raises(DmlbenchError, match="not found"):
+        load_params(tmp_path / "params.yaml")
+    (tmp_path / "bad.yaml").write_text("a: [1,\n")
+    with pytest.raises(DmlbenchError, match="not valid YAML"):
+        load_params(tmp_path / "bad.yaml")
+
+
+def test_registry_lists_sorted_choices():
+    with pytest.raises(DmlbenchError) as err:
+        get({"cgd": 1, "abc": 2}, "cgdd", "method")
+    assert str(err.value) == "unknown method 'cgdd' (choices: abc, cgd)"
+
+
+def test_plain_makes_tuples_comparable_to_lists():
+    assert plain({"a": (1, (2, 3))}) == {"a": [1, [2, 3]]}

@@ -1,0 +1,60 @@
+import dataclasses
+
+import pytest
+import torch
+
+from dmlbench.errors import DmlbenchError
+from dmlbench.evaluation import evaluate_splits, load_embeddings
+from dmlbench import atomic
+from dmlbench.experiment import Experiment
+from dmlbench.methods import get_method
+from dmlbench.methods.cgd import CGDConfig
+from dmlbench.model_file import load_model, save_model
+
+EXP = Experiment("cgd", "resnet18", "synthetic", "uncropped", 0)
+CFG = CGDConfig(gd_config="SG", feature_dim=64, smoothing=0.1, temperature=0.5, margin=0.1,
+                classes_per_batch=2, images_per_class=2, lr=1e-3, epochs=1, lr_milestones=(0.6, 0.8),
+                lr_gamma=0.1, train_resize=36, train_crop=32, test_resize=32)
+
+
+def test_model_round_trip_gives_identical_outputs(tmp_path):
+    method = get_method("cgd")
+    torch.manual_seed(0)
+    model = method.build_model(CFG, "resnet18", 5, pretrained=False).eval()
+    save_model(tmp_path / "model.pt", EXP, CFG, [3, 4, 7, 8, 9], model)
+    loaded = load_model(tmp_path / "model.pt", EXP, method, CFG).eval()
+    x = torch.randn(2, 3, 32, 32)
+    assert torch.equal(model(x)[0], loaded(x)[0])
+
+
+def test_model_from_other_params_is_refused(tmp_path):
+    method = get_method("cgd")
+    model = method.build_model(CFG, "resnet18", 3, pretrained=False)
+    save_model(tmp_path / "model.pt", EXP, CFG, [0, 1, 2], model)
+    other = dataclasses.replace(CFG, gd_config="MG")
+    with pytest.raises(DmlbenchError, match=r"trained with other params \(config differ\)"):
+        load_model(tmp_path / "model.pt", EXP, method, other)
+    with pytest.raises(DmlbenchError, match="not found: run the train stage"):
+        load_model(tmp_path / "missing.pt", EXP, method, CFG)
+    (tmp_path / "junk.pt").write_bytes(b"not a model")
+    with pytest.raises(DmlbenchError, match="cannot read model file"):
+        load_model(tmp_path / "junk.pt", EXP, method, CFG)
+
+
+def test_embeddings_from_another_run_are_refused(tmp_path):
+    run = {**dataclasses.asdict(EXP), "config": dataclasses.asdict(CFG)}
+    atomic.save_torch(tmp_path / "e.pt", {"run": run, "splits": {}})
+    assert load_embeddings(tmp_path / "e.pt", EXP, CFG) == {}
+    with pytest.raises(DmlbenchError, match="comes from another run"):
+        load_embeddings(tmp_path / "e.pt", dataclasses.replace(EXP, crop="cropped"), CFG)
+
+
+def test_evaluate_splits_picks_self_or_query_gallery_mode():
+    emb = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]]), dim=1)
+    labels = torch.tensor([0, 0, 1, 1])
+    self_mode = evaluate_splits({"test": {"embeddings": emb, "labels": labels}}, (1, 2), 2)
+    assert self_mode["metrics"]["recall@1"] == 1.0 and self_mode["queries"] == 4 and self_mode["gallery"] == 3
+    qg = evaluate_splits({"query": {"embeddings": emb[:2], "labels": torch.tensor([0, 1])},
+                          "gallery": {"embeddings": emb, "labels": labels}}, (1,), 2)
+    # query 0 = [1, 0] finds gallery 0 (label 0): hit; query 1 = [0.9, 0.1] finds gallery 1 (label 0): miss.
+    assert qg["metrics"]["recall@1"] == 0.5 and qg["gallery"] == 4

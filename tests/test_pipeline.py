@@ -1,0 +1,89 @@
+"""End to end: `dvc repro` of a tiny config in a temporary copy of the repository."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+COPIED = ["dvc.yaml", "params.yaml", "README.md", "stages", "src", "benchmarks/published"]
+
+
+def tiny_params() -> dict:
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["synthetic"].update(num_classes=8, images_per_class=6, image_size=40)
+    params["prepare"].update(max_side=40, workers=0)
+    params["cgd"].update(epochs=2, classes_per_batch=2, images_per_class=3,
+                         train_resize=36, train_crop=32, test_resize=32)
+    params["complexity"].update(backbones=[], datasets=[])
+    return params
+
+
+def sh(cwd: Path, *cmd: str) -> str:
+    result = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("repo")
+    for name in COPIED:
+        src, dst = REPO / name, root / name
+        if src.is_dir():
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(src, dst)
+    (root / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
+    sh(root, "git", "init", "-q")
+    sh(root, sys.executable, "-m", "dvc", "init", "-q")
+    sh(root, sys.executable, "-m", "dvc", "config", "core.analytics", "false")
+    sh(root, sys.executable, "-m", "dvc", "repro")
+    return root
+
+
+@pytest.mark.slow
+def test_repro_writes_metrics_complexity_and_tables(repo):
+    record = json.loads((repo / "metrics/runs/cgd-resnet18-synthetic-uncropped.json").read_text())
+    assert record["queries"] == 4 * 6 and record["gallery"] == 4 * 6 - 1
+    metrics = record["metrics"]
+    assert set(metrics) == {"recall@1", "recall@2", "recall@4", "recall@8", "map@r", "r_precision"}
+    assert all(0.0 <= v <= 1.0 for v in metrics.values())
+    assert metrics["recall@1"] <= metrics["recall@2"] <= metrics["recall@4"] <= metrics["recall@8"]
+    assert json.loads((repo / "metrics/summary.json").read_text()) == metrics
+    steps = (repo / "dvclive/plots/metrics/train/loss.tsv").read_text().splitlines()
+    assert len(steps) == 1 + 2  # header + one row per epoch
+    complexity = json.loads((repo / "metrics/complexity/cgd.json").read_text())
+    assert complexity["current"]["classes"] == 4 and complexity["current"]["params"] > 11_000_000
+    readme = (repo / "README.md").read_text()
+    block = readme.split("<!-- tables:start -->")[1].split("<!-- tables:end -->")[0]
+    assert f"{100 * metrics['recall@1']:.1f}" in block and "Synthetic demo" in block
+
+
+@pytest.mark.slow
+def test_second_repro_changes_nothing(repo):
+    before = (repo / "README.md").read_bytes()
+    out = sh(repo, sys.executable, "-m", "dvc", "repro")
+    assert "didn't change" in out or "is up to date" in out
+    assert (repo / "README.md").read_bytes() == before
+    status = sh(repo, sys.executable, "-m", "dvc", "status")
+    assert "up to date" in status
+
+
+@pytest.mark.slow
+def test_bad_param_fails_with_one_line(repo):
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["cgd"]["gd_config"] = "SX"
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        result = subprocess.run([sys.executable, "stages/train.py"], cwd=repo, capture_output=True, text=True)
+    finally:
+        (repo / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dmlbench: error:") and "SX" in lines[0]

@@ -1,0 +1,51 @@
+import pytest
+
+from dmlbench.errors import DmlbenchError
+from dmlbench.report import END, START, percent, recall_table, render_tables, replace_block
+
+PUBLISHED = [{"source": "CGD seed", "method": "cgd",
+              "complexity": {"resnet50": {"car": "26.86M | 10.64G"}},
+              "recall": {"car": {"uncropped": {"resnet50": {"variant": "SG", "values": [86.4, 92.1, 95.6, 97.5]}}}}}]
+
+
+def run(dataset, crop="uncropped", r1=0.5):
+    return {"run": {"method": "cgd", "backbone": "resnet18", "dataset": dataset, "crop": crop,
+                    "variant": "SG", "epochs": 3, "selection": "last epoch"},
+            "metrics": {"recall@1": r1, "recall@2": 0.6, "recall@4": 0.7, "recall@8": 0.8,
+                        "map@r": 0.25, "r_precision": 0.3}}
+
+
+def test_percent_and_missing():
+    assert percent(0.8642) == "86.4"
+    assert percent(None) == "—"
+
+
+def test_recall_table_shows_runs_published_and_dashes():
+    table = recall_table("car", [run("car", r1=0.8125)], PUBLISHED)
+    lines = table.splitlines()
+    assert [c.strip() for c in lines[0].split("|")[1:-1]] == [
+        "Method", "Backbone", "Variant", "Crop", "Source", "R@1", "R@2", "R@4", "R@8", "MAP@R", "R-Prec"]
+    body = "\n".join(lines[2:])
+    assert "| 81.2 " in body  # 0.8125 -> 81.25 -> '81.2' (round half to even)
+    assert "CGD seed, published, best test epoch" in body and "| 86.4 " in body
+    # The seed's ResNet50 cell has not been run by dmlbench: a dash row says so.
+    not_run = [line for line in lines if "dmlbench (not run)" in line]
+    assert len(not_run) == 1 and not_run[0].count("—") == 6
+
+
+def test_render_is_deterministic_and_skips_empty_demo():
+    runs = [run("synthetic"), run("synthetic", "cropped", 0.9)]
+    assert render_tables(runs, [], PUBLISHED) == render_tables(list(reversed(runs)), [], PUBLISHED)
+    assert "Synthetic demo" not in render_tables([], [], PUBLISHED)
+
+
+def test_replace_block_is_idempotent():
+    text = f"intro\n{START}\nold\n{END}\noutro\n"
+    once = replace_block(text, "new\n", "README.md")
+    assert once == f"intro\n{START}\nnew\n{END}\noutro\n"
+    assert replace_block(once, "new\n", "README.md") == once
+
+
+def test_replace_block_needs_markers():
+    with pytest.raises(DmlbenchError, match="needs exactly one"):
+        replace_block("no markers", "x", "README.md")
