@@ -12,7 +12,7 @@ from dmlbench.methods.cgd import CGDConfig
 from dmlbench.model_file import load_model, save_model
 
 EXP = Experiment("cgd", "resnet18", "synthetic", "uncropped", 0)
-CFG = CGDConfig(gd_config="SG", feature_dim=64, smoothing=0.1, temperature=0.5, margin=0.1,
+CFG = CGDConfig(gd_config="SG", feature_dim=64, smoothing=0.1, temperature=0.5, margin=0.1, freeze_bn=True,
                 classes_per_batch=2, images_per_class=2, lr=1e-3, epochs=1, lr_milestones=(0.6, 0.8),
                 lr_gamma=0.1, train_resize=36, train_crop=32, test_resize=32)
 

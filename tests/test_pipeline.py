@@ -43,6 +43,9 @@ def repo(tmp_path_factory) -> Path:
     sh(root, "git", "init", "-q")
     sh(root, sys.executable, "-m", "dvc", "init", "-q")
     sh(root, sys.executable, "-m", "dvc", "config", "core.analytics", "false")
+    # DVCLive needs a commit to compare against, as in any real clone.
+    sh(root, "git", "add", "-A")
+    sh(root, "git", "-c", "user.name=test", "-c", "user.email=test@example.com", "commit", "-qm", "init")
     sh(root, sys.executable, "-m", "dvc", "repro")
     return root
 

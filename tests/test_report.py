@@ -27,7 +27,7 @@ def test_recall_table_shows_runs_published_and_dashes():
         "Method", "Backbone", "Variant", "Crop", "Source", "R@1", "R@2", "R@4", "R@8", "MAP@R", "R-Prec"]
     body = "\n".join(lines[2:])
     assert "| 81.2 " in body  # 0.8125 -> 81.25 -> '81.2' (round half to even)
-    assert "CGD seed, published, best test epoch" in body and "| 86.4 " in body
+    assert "CGD seed, published (best test epoch)" in body and "| 86.4 " in body
     # The seed's ResNet50 cell has not been run by dmlbench: a dash row says so.
     not_run = [line for line in lines if "dmlbench (not run)" in line]
     assert len(not_run) == 1 and not_run[0].count("—") == 6

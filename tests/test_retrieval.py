@@ -120,7 +120,8 @@ def test_integer_embeddings_with_few_distinct_similarities(seed):
     labels = torch.randint(0, 4, (45,), generator=gen)
     ks = (1, 3, 20, 44)
     for chunk_size in (1, 8, 45):
-        assert_same(retrieval_metrics(emb, labels, ks=ks, chunk_size=chunk_size), reference(emb, labels, ks=ks))
+        assert_same(retrieval_metrics(emb, labels, ks=ks, chunk_size=chunk_size),
+                    reference(emb, labels, ks=ks))
 
 
 def test_stable_top_equals_numpy_stable_argsort_prefix():

@@ -57,7 +57,7 @@ def recall_table(dataset: str, runs: list[dict], published: list[dict]) -> str:
                          *[MISSING] * (len(ks) + 2)])
         if key in theirs:
             seed, cell = theirs[key]
-            rows.append([method, name, cell["variant"], crop, f"{seed['source']}, published, best test epoch",
+            rows.append([method, name, cell["variant"], crop, f"{seed['source']}, published (best test epoch)",
                          *[f"{v:.1f}" for v in cell["values"]], MISSING, MISSING])
     return tabulate(rows, header, tablefmt="github", disable_numparse=True)
 
@@ -78,7 +78,8 @@ def complexity_table(measured: list[dict], published: list[dict]) -> str:
     for seed in published:
         for backbone, cells in seed.get("complexity", {}).items():
             rows.append([seed["method"], BACKBONE_TITLES.get(backbone, backbone),
-                         f"{seed['source']}, published", *[cells.get(d, MISSING) for d in datasets]])
+                         f"{seed['source']}, published",
+                         *[cells.get(d, MISSING).replace("|", "\\|") for d in datasets]])
     return tabulate(rows, header, tablefmt="github", disable_numparse=True)
 
 

@@ -65,7 +65,7 @@ def _validate(query, query_labels, gallery, gallery_labels, ks, chunk_size, self
 
 
 def _similarities(q, ql, gallery, gallery_labels, self_offset: int | None):
-    """(c, G) cosine similarities and relevance; in self mode the query's own column is -inf and irrelevant."""
+    """(c, G) cosine similarities and relevance; in self mode the own column is -inf and irrelevant."""
     sim = q.float() @ gallery.float().T
     rel = ql[:, None] == gallery_labels[None, :]
     if self_offset is not None:

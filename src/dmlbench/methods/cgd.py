@@ -21,6 +21,7 @@ class CGDConfig:
     smoothing: float
     temperature: float
     margin: float
+    freeze_bn: bool  # BatchNorm2d statistics frozen while training (seed: true; false to train from scratch)
     classes_per_batch: int
     images_per_class: int
     lr: float
@@ -44,7 +45,7 @@ class CGDConfig:
 
 def build_model(cfg: CGDConfig, backbone: str, num_classes: int, pretrained: bool) -> CGD:
     """The CGD network for ``num_classes`` training classes."""
-    return CGD(backbone, cfg.gd_config, cfg.feature_dim, num_classes, pretrained)
+    return CGD(backbone, cfg.gd_config, cfg.feature_dim, num_classes, pretrained, cfg.freeze_bn)
 
 
 def loss(cfg: CGDConfig, outputs: tuple[torch.Tensor, torch.Tensor], labels: torch.Tensor) -> dict:

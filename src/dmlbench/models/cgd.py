@@ -32,11 +32,13 @@ def cgd_trunk(backbone: str, pretrained: bool) -> nn.Sequential:
 class CGD(nn.Module):
     """forward(x) -> (embedding (B, feature_dim), L2-normalised; logits (B, num_classes))."""
 
-    def __init__(self, backbone: str, gd_config: str, feature_dim: int, num_classes: int, pretrained: bool):
+    def __init__(self, backbone: str, gd_config: str, feature_dim: int, num_classes: int, pretrained: bool,
+                 freeze_bn: bool = True):
         super().__init__()
         _check(gd_config, feature_dim)
         channels = backbone_channels(backbone)
         self.gd_config = gd_config
+        self.freeze_bn = freeze_bn
         self.trunk = cgd_trunk(backbone, pretrained)
         self.heads = nn.ModuleList(nn.Linear(channels, feature_dim // len(gd_config), bias=False)
                                    for _ in gd_config)
@@ -51,8 +53,10 @@ class CGD(nn.Module):
         return embedding, self.classifier(descriptors[0])
 
     def train(self, mode: bool = True) -> "CGD":
-        """Train mode everywhere except the trunk's BatchNorm2d, whose statistics stay frozen (seed)."""
+        """Train mode everywhere except, with ``freeze_bn``, the trunk's BatchNorm2d (frozen statistics, seed)."""
         super().train(mode)
+        if not self.freeze_bn:
+            return self
         for module in self.trunk.modules():
             if isinstance(module, nn.BatchNorm2d):
                 module.eval()
