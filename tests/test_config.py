@@ -82,3 +82,9 @@ def test_registry_lists_sorted_choices():
 
 def test_plain_makes_tuples_comparable_to_lists():
     assert plain({"a": (1, (2, 3))}) == {"a": [1, [2, 3]]}
+
+
+def test_cgd_needs_positives_and_negatives_in_a_batch():
+    params = load_params("params.yaml")
+    with pytest.raises(DmlbenchError, match=r"cgd.classes_per_batch \(16\) and cgd.images_per_class \(1\) must be >= 2"):
+        section({"cgd": {**params["cgd"], "images_per_class": 1, "classes_per_batch": 16}}, "cgd", CGDConfig)

@@ -43,11 +43,15 @@ def repo(tmp_path_factory) -> Path:
     sh(root, "git", "init", "-q")
     sh(root, sys.executable, "-m", "dvc", "init", "-q")
     sh(root, sys.executable, "-m", "dvc", "config", "core.analytics", "false")
-    # DVCLive needs a commit to compare against, as in any real clone.
-    sh(root, "git", "add", "-A")
-    sh(root, "git", "-c", "user.name=test", "-c", "user.email=test@example.com", "commit", "-qm", "init")
+    commit(root, "init")  # DVCLive needs a commit to compare against, as in any real clone
     sh(root, sys.executable, "-m", "dvc", "repro")
+    commit(root, "demo run")
     return root
+
+
+def commit(root: Path, message: str) -> None:
+    sh(root, "git", "add", "-A")
+    sh(root, "git", "-c", "user.name=test", "-c", "user.email=test@example.com", "commit", "-qm", message)
 
 
 @pytest.mark.slow
@@ -90,3 +94,20 @@ def test_bad_param_fails_with_one_line(repo):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("dmlbench: error:") and "SX" in lines[0]
+
+
+@pytest.mark.slow
+def test_experiment_with_other_params_shows_in_exp_show_and_metrics_diff(repo):
+    sh(repo, sys.executable, "-m", "dvc", "exp", "run", "-S", "crop=cropped", "-S", "cgd.gd_config=MG")
+    shown = json.loads(sh(repo, sys.executable, "-m", "dvc", "exp", "show", "--json"))
+    params = [exp["data"]["params"]["params.yaml"]["data"]
+              for entry in shown for exp in (entry.get("experiments") or [])
+              for exp in (exp.get("revs") or [])]
+    assert any(p["crop"] == "cropped" and p["cgd"]["gd_config"] == "MG" for p in params)
+    diff = json.loads(sh(repo, sys.executable, "-m", "dvc", "metrics", "diff", "--json"))
+    assert "recall@1" in diff["metrics/summary.json"]
+    # The new run has its own metrics file; the demo's stays, and the tables show both rows.
+    assert (repo / "metrics/runs/cgd-resnet18-synthetic-cropped.json").is_file()
+    assert (repo / "metrics/runs/cgd-resnet18-synthetic-uncropped.json").is_file()
+    block = (repo / "README.md").read_text().split("<!-- tables:start -->")[1]
+    assert "| MG " in block and "| SG " in block

@@ -35,6 +35,9 @@ class CGDConfig:
     def __post_init__(self) -> None:
         require(self.epochs >= 0, f"cgd.epochs must be >= 0, got {self.epochs}")
         require(0.0 <= self.smoothing < 1.0, f"cgd.smoothing must be in [0, 1), got {self.smoothing}")
+        require(self.classes_per_batch >= 2 and self.images_per_class >= 2,
+                f"cgd.classes_per_batch ({self.classes_per_batch}) and cgd.images_per_class "
+                f"({self.images_per_class}) must be >= 2: batch-hard triplet needs positives and negatives")
         require(self.temperature > 0, f"cgd.temperature must be > 0, got {self.temperature}")
         require(self.lr > 0, f"cgd.lr must be > 0, got {self.lr}")
         require(self.train_crop <= self.train_resize,

@@ -1,5 +1,6 @@
 """torchvision backbones by name, with ImageNet weights or a one-line error saying how to place them."""
 
+import os
 from typing import Callable
 
 import torch
@@ -33,12 +34,14 @@ def build_backbone(name: str, pretrained: bool) -> ResNet:
 
 
 def _imagenet_state_dict(name: str, weights: models.WeightsEnum) -> dict:
+    """torchvision's cached or downloaded state dict, or a one-line DmlbenchError saying where to put it."""
     file = weights.url.rsplit("/", 1)[-1]
     try:
         return weights.get_state_dict(progress=False, check_hash=True)
-    except Exception as exc:  # URLError, OSError, hash mismatch: all mean "not available here"
-        hub = torch.hub.get_dir()
+    except Exception as exc:  # URLError, OSError, hash mismatch, bad file: all mean "not available here"
+        checkpoints = os.path.join(torch.hub.get_dir(), "checkpoints")
         raise DmlbenchError(
-            f"ImageNet weights for {name} could not be loaded ({type(exc).__name__}): download {weights.url} "
-            f"and place {file} in {hub}/checkpoints/ (set TORCH_HOME to move it), or set train.pretrained: false"
+            f"ImageNet weights for backbone {name} are not available ({type(exc).__name__}): download "
+            f"{weights.url} and place {file} in {checkpoints}/ ($TORCH_HOME/hub/checkpoints/, default "
+            f"~/.cache/torch/hub/checkpoints/), or set train.pretrained: false"
         ) from None

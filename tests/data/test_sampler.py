@@ -1,0 +1,135 @@
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from dmlbench.data.sampler import PxKSampler, indices_by_class, k_group, pack_groups, shuffled_k_groups
+from dmlbench.errors import DmlbenchError
+
+# 10 classes of uneven sizes: 7, 6, 6, 5, 4, 3, 2, 1, 8, 6 images (48 in all), labels interleaved.
+SIZES = [7, 6, 6, 5, 4, 3, 2, 1, 8, 6]
+LABELS = [c for round_ in range(max(SIZES)) for c, n in enumerate(SIZES) if round_ < n]
+
+
+def batches(sampler, epoch=0):
+    sampler.set_epoch(epoch)
+    return list(sampler)
+
+
+def runs(batch, labels):
+    """The batch as runs of consecutive equal labels: [(label, count), ...]."""
+    out = []
+    for index in batch:
+        if out and out[-1][0] == labels[index]:
+            out[-1][1] += 1
+        else:
+            out.append([labels[index], 1])
+    return out
+
+
+def test_every_batch_has_p_times_k_unique_indices():
+    sampler = PxKSampler(LABELS, classes_per_batch=3, images_per_class=4, num_batches=None, seed=0)
+    for epoch in range(5):
+        for batch in batches(sampler, epoch):
+            assert len(batch) == 12 and len(set(batch)) == 12
+            assert all(0 <= i < len(LABELS) for i in batch)
+
+
+def test_classes_give_min_k_images_and_only_the_last_is_cut():
+    sampler = PxKSampler(LABELS, classes_per_batch=3, images_per_class=4, num_batches=50, seed=1)
+    saw_small_class = saw_cut = False
+    for batch in batches(sampler):
+        groups = runs(batch, LABELS)
+        counts = Counter(LABELS[i] for i in batch)
+        assert len(groups) == len(counts)  # each class is one contiguous K-group: no class repeats
+        assert all(n <= 4 for n in counts.values())
+        for label, n in groups[:-1]:
+            assert n == min(4, SIZES[label])  # a class with fewer than K images gives all of them
+            saw_small_class |= SIZES[label] < 4
+        last_label, last_n = groups[-1]
+        assert 1 <= last_n <= min(4, SIZES[last_label])
+        saw_cut |= last_n < min(4, SIZES[last_label])
+    assert saw_small_class and saw_cut  # the uneven sizes exercised both rules
+
+
+def test_tiny_classes_fill_the_batch_with_all_their_images():
+    # 4 classes of 2 images, P=2, K=4: each class gives both its images, so a batch of 8 is the whole set.
+    labels = [0, 0, 1, 1, 2, 2, 3, 3]
+    sampler = PxKSampler(labels, classes_per_batch=2, images_per_class=4, num_batches=3, seed=0)
+    for batch in batches(sampler):
+        assert sorted(batch) == list(range(8))
+
+
+def test_same_seed_and_epoch_repeat_different_epoch_or_seed_differ():
+    a = PxKSampler(LABELS, 3, 4, num_batches=None, seed=5)
+    b = PxKSampler(LABELS, 3, 4, num_batches=None, seed=5)
+    c = PxKSampler(LABELS, 3, 4, num_batches=None, seed=6)
+    assert batches(a, 2) == batches(b, 2)
+    assert batches(a, 2) == batches(a, 2)  # iterating again gives the same epoch
+    assert batches(a, 2) != batches(a, 3)
+    assert batches(a, 2) != batches(c, 2)
+
+
+def test_global_rng_state_neither_used_nor_changed():
+    sampler = PxKSampler(LABELS, 3, 4, num_batches=None, seed=0)
+    torch.manual_seed(1)
+    np.random.seed(1)
+    first = batches(sampler)
+    torch_state, np_state = torch.get_rng_state(), np.random.get_state()[1].copy()
+    torch.manual_seed(2)
+    np.random.seed(2)
+    torch.manual_seed(1)
+    np.random.seed(1)
+    again = batches(sampler)
+    assert first == again
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    assert np.array_equal(np.random.get_state()[1], np_state)
+
+
+def test_len_defaults_to_images_over_batch_size():
+    sampler = PxKSampler(LABELS, classes_per_batch=3, images_per_class=4, num_batches=None, seed=0)
+    assert len(sampler) == 48 // 12 == 4 == len(batches(sampler))
+    explicit = PxKSampler(LABELS, classes_per_batch=3, images_per_class=4, num_batches=7, seed=0)
+    assert len(explicit) == 7 == len(batches(explicit))
+
+
+def test_drives_a_dataloader():
+    dataset = TensorDataset(torch.arange(len(LABELS)), torch.tensor(LABELS))
+    sampler = PxKSampler(LABELS, classes_per_batch=2, images_per_class=3, num_batches=None, seed=0)
+    loader = DataLoader(dataset, batch_sampler=sampler)
+    got = [index.tolist() for index, _ in loader]
+    assert got == batches(sampler) and len(got) == 8
+    assert all(len(b) == 6 for b in got)
+
+
+def test_group_helpers_build_and_pack():
+    by_class = indices_by_class([3, 1, 3, 1, 3, 2])
+    assert by_class == {1: [1, 3], 2: [5], 3: [0, 2, 4]}
+    rng = np.random.default_rng(0)
+    group = k_group(by_class[3], 2, rng)
+    assert len(group) == 2 and set(group) <= {0, 2, 4}
+    groups = list(shuffled_k_groups(by_class, 2, rng))
+    assert sorted(len(g) for g in groups) == [1, 2, 2]  # each class once, min(K, n_c) images
+    assert pack_groups([[1, 2], [3], [4, 5, 6]], 4) == [1, 2, 3, 4]
+    with pytest.raises(ValueError, match="fewer than the batch size 5"):
+        pack_groups([[1, 2], [3]], 5)
+
+
+@pytest.mark.parametrize("labels, p, k, num_batches, message", [
+    (LABELS, 0, 4, None, r"classes_per_batch \(0\) and images_per_class \(4\) must both be >= 1"),
+    (LABELS, 3, 0, None, r"classes_per_batch \(3\) and images_per_class \(0\) must both be >= 1"),
+    (LABELS, 10, 5, None, r"10 x 5 = 50 is larger than the 48 training images: lower classes_per_batch "
+                          r"or images_per_class"),
+    (LABELS, 11, 2, None, r"classes_per_batch = 11 but the training split has only 10 classes: lower "
+                          r"classes_per_batch to at most 10"),
+    ([0] * 10 + [1, 2], 2, 4, None, r"images_per_class = 4 all 3 classes together give only 6 images per "
+                                    r"batch, fewer than 2 x 4 = 8: lower classes_per_batch or images_per_class"),
+    ([0, 0, 1, 2, 3], 2, 2, None, r"only 1 of the 4 training classes have 2 or more images; batch-hard "
+                                  r"triplet needs positives"),
+    (LABELS, 3, 4, 0, r"num_batches must be >= 1, got 0"),
+])
+def test_constructor_errors_name_values_and_fix(labels, p, k, num_batches, message):
+    with pytest.raises(DmlbenchError, match=message):
+        PxKSampler(labels, classes_per_batch=p, images_per_class=k, num_batches=num_batches, seed=0)

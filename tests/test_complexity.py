@@ -1,0 +1,78 @@
+"""Params and MACs of CGD against the seed's table (2020 thop rules) and today's thop."""
+
+import pytest
+import torch
+from torch import nn
+
+from dmlbench.complexity import count_flops, count_params, format_count
+from dmlbench.models.cgd import CGD
+
+CLASSES = {"cars": 98, "sop": 11318, "inshop": 3997}
+SEED_TABLE = {  # (params, MACs) as the CGD README prints them
+    "resnet50": {"cars": ("26.86M", "10.64G"), "sop": ("49.85M", "10.69G"), "inshop": ("34.85M", "10.66G")},
+    "resnext50": {"cars": ("26.33M", "10.84G"), "sop": ("49.32M", "10.89G"), "inshop": ("34.32M", "10.86G")},
+}
+
+
+def cgd(backbone: str, classes: int) -> CGD:
+    return CGD(backbone, "SG", 1536, classes, pretrained=False)
+
+
+@pytest.fixture(scope="module")
+def r50_cars():
+    return cgd("resnet50", 98)
+
+
+def test_r50_cars_exact(r50_cars):
+    assert count_params(r50_cars) == 26_858_658
+    assert count_flops(r50_cars) == 10_644_006_912  # float32 sum, as thop 0.0.31 printed it
+    assert count_flops(r50_cars, convention="seed_exact") == 10_644_007_424
+
+
+@pytest.mark.parametrize("backbone", SEED_TABLE)
+@pytest.mark.parametrize("dataset", CLASSES)
+def test_params_table(backbone, dataset):
+    assert format_count(count_params(cgd(backbone, CLASSES[dataset]))) == SEED_TABLE[backbone][dataset][0]
+
+
+@pytest.mark.parametrize("backbone, dataset", [("resnet50", "sop"), ("resnet50", "inshop"),
+                                               ("resnext50", "cars"), ("resnext50", "sop"),
+                                               ("resnext50", "inshop")])
+def test_flops_table(backbone, dataset):
+    assert format_count(count_flops(cgd(backbone, CLASSES[dataset]))) == SEED_TABLE[backbone][dataset][1]
+
+
+def test_current_thop_differs(r50_cars):
+    macs = count_flops(r50_cars, convention="thop")
+    assert macs == 10_678_398_976 and format_count(macs) == "10.68G"  # BatchNorm 4 x numel, Linear in x out
+
+
+def test_profile_leaves_caller_model_untouched():
+    model = CGD("resnet18", "SG", 12, 5, pretrained=False).train()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    count_flops(model, image_size=32)
+    count_flops(model, image_size=32, convention="thop")
+    assert not any("total_" in name for name, _ in model.named_buffers())
+    assert model.state_dict().keys() == state.keys()
+    assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
+    assert model.training and not model.trunk[1].training  # train() override still in force
+
+
+def test_seed_rules_on_small_modules():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    conv = 4 * 8 * 8 * (3 * 9 + 1)
+    bn = 2 * 4 * 8 * 8
+    avg = 4 * (4 * 4 + 1)
+    linear = 2 * (2 * 4 - 1 + 1)
+    assert count_flops(model, image_size=8, convention="seed_exact") == conv + bn + avg + linear
+
+
+def test_bad_convention():
+    with pytest.raises(ValueError, match="seed, seed_exact, thop"):
+        count_flops(nn.Linear(2, 2), convention="flops")
+
+
+def test_format_count():
+    assert format_count(26_858_658) == "26.86M" and format_count(10_644_006_912) == "10.64G"
+    assert format_count(999) == "999.00B" and format_count(1500) == "1.50K"

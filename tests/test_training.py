@@ -1,0 +1,56 @@
+import dataclasses
+from pathlib import Path
+
+import pytest
+import torch
+
+from dmlbench.data.prepare import prepare_dataset
+from dmlbench.data.readers import read_dataset
+from dmlbench.data.synthetic import write_synthetic
+from dmlbench.errors import DmlbenchError
+from dmlbench.experiment import Experiment, TrainConfig
+from dmlbench.methods import get_method
+from dmlbench.methods.cgd import CGDConfig
+from dmlbench.training import train
+
+EXP = Experiment("cgd", "resnet18", "synthetic", "uncropped", 0)
+CFG = CGDConfig(gd_config="SG", feature_dim=32, smoothing=0.1, temperature=0.5, margin=0.1, freeze_bn=False,
+                classes_per_batch=2, images_per_class=2, lr=1e-3, epochs=2, lr_milestones=(0.5,),
+                lr_gamma=0.1, train_resize=36, train_crop=32, test_resize=32)
+TCFG = TrainConfig(device="cpu", workers=0, pretrained=False)
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("data")
+    write_synthetic(root / "raw", num_classes=6, images_per_class=4, image_size=40, seed=0)
+    prepare_dataset(read_dataset("synthetic", root / "raw"), root / "raw", root / "prepared", False, 40)
+    return root / "prepared"
+
+
+def test_train_logs_every_epoch_and_saves_the_model(prepared, tmp_path):
+    history = train(EXP, get_method("cgd"), CFG, TCFG, prepared, tmp_path / "model.pt", tmp_path / "live")
+    assert len(history) == 2 and all(h.images == 3 * 4 for h in history)  # 12 train images // 4 = 3 batches
+    assert set(history[0].terms) == {"loss", "classification", "triplet"}
+    lr_rows = (tmp_path / "live/plots/metrics/train/lr.tsv").read_text().splitlines()
+    assert [float(row.split("\t")[1]) for row in lr_rows[1:]] == pytest.approx([1e-3, 1e-4])
+    saved = torch.load(tmp_path / "model.pt", weights_only=True)
+    assert saved["classes"] == [1, 2, 3] and saved["config"]["gd_config"] == "SG"
+
+
+def test_same_seed_gives_identical_weights(prepared, tmp_path):
+    for name in ("a", "b"):
+        train(EXP, get_method("cgd"), CFG, TCFG, prepared, tmp_path / f"{name}.pt", tmp_path / f"live-{name}")
+    a, b = (torch.load(tmp_path / f"{n}.pt", weights_only=True)["state_dict"] for n in ("a", "b"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_non_finite_loss_stops_with_epoch_step_and_terms(prepared, tmp_path):
+    def nan_loss(cfg, outputs, labels):
+        zero = outputs[0].sum() * 0
+        return {"loss": zero + float("nan"), "triplet": zero}
+
+    method = dataclasses.replace(get_method("cgd"), loss=nan_loss)
+    with pytest.raises(DmlbenchError, match=r"non-finite loss at epoch 1, step 1 \(loss=nan, triplet=0\)"):
+        train(EXP, method, CFG, TCFG, prepared, tmp_path / "model.pt", tmp_path / "live")
+    assert not (tmp_path / "model.pt").exists()
