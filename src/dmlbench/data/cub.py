@@ -1,29 +1,72 @@
 """CUB-200-2011 from its original archive layout, with the zero-shot split (first half of the classes train)."""
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from dmlbench.data.records import Record
 from dmlbench.errors import DmlbenchError
 
 FILES = ("images.txt", "image_class_labels.txt", "bounding_boxes.txt", "classes.txt", "train_test_split.txt")
-LAYOUT = "expected <root>/images/ and " + ", ".join(FILES) + " (the extracted CUB_200_2011.tgz)"
+LAYOUT = ("expected layout: <root>/images/<class folder>/<file>.jpg and <root>/" + ", <root>/".join(FILES)
+          + " (the extracted CUB_200_2011.tgz)")
 PUBLISHED_COUNTS = (5864, 5924)  # train images (classes 1-100), test images (classes 101-200)
 
+# Column types after the leading integer id: "i" int, "f" float, "s" the rest of the line as text.
+SCHEMAS = {"images.txt": "s", "image_class_labels.txt": "i", "bounding_boxes.txt": "ffff",
+           "classes.txt": "s", "train_test_split.txt": "i"}
 
-def read_table(path: Path, columns: int) -> dict[int, list[str]]:
+
+def _parse(field: str, kind: str):
+    """One typed field; ValueError when it does not parse."""
+    if kind == "i":
+        return int(field)
+    if kind == "f":
+        return float(field)
+    return field
+
+
+def read_table(path: Path, schema: str) -> dict[int, tuple]:
     """A whitespace-separated annotation file keyed by its first column (an image or class id)."""
     if not path.is_file():
-        raise DmlbenchError(f"missing {path}: {LAYOUT}")
-    rows: dict[int, list[str]] = {}
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
+        raise DmlbenchError(f"missing annotation file {path}: {LAYOUT}")
+    rows: dict[int, tuple] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = line.strip()
+        if not line:
             continue
-        fields = line.split(maxsplit=columns - 1)
-        if len(fields) != columns or not fields[0].isdigit():
-            raise DmlbenchError(f"malformed line {path}:{number}: {line.strip()!r} (expected {columns} columns "
-                                f"starting with an id): {LAYOUT}")
-        rows[int(fields[0])] = fields[1:]
+        # A trailing text column may hold spaces, so only split it off once.
+        fields = line.split(maxsplit=len(schema)) if schema.endswith("s") else line.split()
+        try:
+            if len(fields) != len(schema) + 1:
+                raise ValueError
+            key = int(fields[0])
+            values = tuple(_parse(f, kind) for f, kind in zip(fields[1:], schema))
+        except ValueError:
+            raise DmlbenchError(f"malformed line {path}:{number}: {line!r} (expected an integer id then "
+                                f"{len(schema)} field(s) of type {schema}); {LAYOUT}") from None
+        if key in rows:
+            raise DmlbenchError(f"duplicate id {key} at {path}:{number}: each id must appear once; {LAYOUT}")
+        rows[key] = values
     return rows
+
+
+def _relative_image(root: Path, image_id: int, relative: str) -> str:
+    """The record path of an images.txt entry, checked to be a file inside <root>/images/."""
+    posix = PurePosixPath(relative)
+    if posix.is_absolute() or ".." in posix.parts:
+        raise DmlbenchError(f"images.txt id {image_id} of {root}: path {relative!r} must be relative to "
+                            f"images/ without '..'; {LAYOUT}")
+    if not (root / "images" / relative).is_file():
+        raise DmlbenchError(f"missing image {root / 'images' / relative} (listed in images.txt, id "
+                            f"{image_id}): restore it from the archive; {LAYOUT}")
+    return f"images/{posix}"
+
+
+def _box(root: Path, image_id: int, x: float, y: float, w: float, h: float) -> tuple[int, int, int, int]:
+    """CUB's x, y, width, height -> (x1, y1, x2, y2) in whole pixels."""
+    if w <= 0 or h <= 0:
+        raise DmlbenchError(f"{root / 'bounding_boxes.txt'}: image id {image_id} has an empty box "
+                            f"(w={w}, h={h}): restore the file from the archive")
+    return round(x), round(y), round(x + w), round(y + h)
 
 
 def read_cub(root: Path, expected: tuple[int, int] | None = PUBLISHED_COUNTS) -> list[Record]:
@@ -31,23 +74,26 @@ def read_cub(root: Path, expected: tuple[int, int] | None = PUBLISHED_COUNTS) ->
     root = Path(root)
     if not root.is_dir():
         raise DmlbenchError(f"dataset folder {root} not found: {LAYOUT}")
-    images = read_table(root / "images.txt", 2)
-    labels = read_table(root / "image_class_labels.txt", 2)
-    boxes = read_table(root / "bounding_boxes.txt", 5)
-    read_table(root / "classes.txt", 2)
-    read_table(root / "train_test_split.txt", 2)  # the classification split: checked, not used
-    classes = sorted({int(v[0]) for v in labels.values()})
-    train_classes = set(classes[: len(classes) // 2])
+    tables = {name: read_table(root / name, schema) for name, schema in SCHEMAS.items()}
+    # train_test_split.txt is CUB's classification split: parsed as a layout check, never used.
+    images, labels, boxes, classes = (tables[name] for name in FILES[:4])
+    if not (root / "images").is_dir():
+        raise DmlbenchError(f"missing image folder {root / 'images'}: {LAYOUT}")
+    class_ids = sorted({label for (label,) in labels.values()})
+    unknown = [c for c in class_ids if c not in classes]
+    if unknown:
+        raise DmlbenchError(f"{root / 'image_class_labels.txt'} uses class ids {unknown[:5]} missing from "
+                            f"classes.txt: restore both files from the archive")
+    train_classes = set(class_ids[: len(class_ids) // 2])
     records = []
     for image_id, (relative,) in sorted(images.items()):
         if image_id not in labels or image_id not in boxes:
-            raise DmlbenchError(f"image id {image_id} of images.txt has no label or box in {root}: {LAYOUT}")
-        if not (root / "images" / relative).is_file():
-            raise DmlbenchError(f"missing image {root / 'images' / relative} listed in images.txt: {LAYOUT}")
-        x, y, w, h = (float(v) for v in boxes[image_id])
-        label = int(labels[image_id][0])
-        records.append(Record(f"images/{relative}", label, "train" if label in train_classes else "test",
-                              (round(x), round(y), round(x + w), round(y + h))))
+            raise DmlbenchError(f"image id {image_id} of {root / 'images.txt'} has no line in "
+                                f"image_class_labels.txt or bounding_boxes.txt: {LAYOUT}")
+        (label,) = labels[image_id]
+        records.append(Record(_relative_image(root, image_id, relative), label,
+                              "train" if label in train_classes else "test",
+                              _box(root, image_id, *boxes[image_id])))
     _check_counts(records, expected, root)
     return records
 
@@ -56,4 +102,5 @@ def _check_counts(records: list[Record], expected: tuple[int, int] | None, root:
     found = (sum(r.split == "train" for r in records), sum(r.split == "test" for r in records))
     if expected is not None and found != tuple(expected):
         raise DmlbenchError(f"{root}: expected {expected[0]} train / {expected[1]} test images (the published "
-                            f"CUB-200-2011 zero-shot split), found {found[0]} / {found[1]}: re-extract the archive")
+                            f"CUB-200-2011 zero-shot split), found {found[0]} / {found[1]}: re-extract the "
+                            f"complete CUB_200_2011.tgz")

@@ -28,4 +28,12 @@ def read_manifest(path: Path) -> list[tuple[str, int]]:
         reader = csv.reader(f)
         if next(reader, None) != HEADER:
             raise DmlbenchError(f"manifest {path} must start with the header 'path,label': rerun dvc repro prepare")
-        return [(p, int(label)) for p, label in reader]
+        rows = []
+        for number, row in enumerate(reader, start=2):
+            try:
+                path_, label = row
+                rows.append((path_, int(label)))
+            except ValueError:
+                raise DmlbenchError(f"malformed manifest line {path}:{number}: {row!r} (expected path,label "
+                                    f"with an integer label): rerun dvc repro prepare") from None
+        return rows

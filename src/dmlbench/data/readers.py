@@ -4,16 +4,16 @@ from functools import partial
 from pathlib import Path
 from typing import Callable
 
-from dmlbench.data.cub import read_cub
+from dmlbench.data.cub import PUBLISHED_COUNTS, read_cub
 from dmlbench.data.records import Record
 from dmlbench.registry import get
 
 READERS: dict[str, Callable[[Path], list[Record]]] = {
-    "cub": read_cub,  # checks the published 5,864 / 5,924 split
-    "synthetic": partial(read_cub, expected=None),  # same layout, any size
+    "cub": partial(read_cub, expected=PUBLISHED_COUNTS),  # checks the published 5,864 / 5,924 split
+    "synthetic": partial(read_cub, expected=None),  # the same layout, any size
 }
 
 
 def read_dataset(name: str, root: Path) -> list[Record]:
-    """Records of dataset ``name`` read from ``root``."""
+    """Records of dataset ``name`` read from ``root`` (unknown names list the choices)."""
     return get(READERS, name, "dataset")(Path(root))

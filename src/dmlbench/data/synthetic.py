@@ -2,129 +2,164 @@
 
 import colorsys
 import itertools
+import os
 import shutil
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from dmlbench import atomic
 from dmlbench.errors import DmlbenchError
 
-SHAPES = ("ellipse", "square", "triangle", "diamond", "cross")
-HUES = (0.0, 0.2, 0.4, 0.6, 0.8)  # five hues 72 degrees apart
+SHAPES = ("ellipse", "square", "triangle", "cross")
+HUES = (0.0, 0.25, 0.5, 0.75)  # four hues 90 degrees apart: jitter never crosses into a neighbour
 PATTERNS = ("solid", "stripes", "dots", "checker")
-COMBINATIONS = list(itertools.product(range(len(SHAPES)), range(len(HUES)), range(len(PATTERNS))))
+FACTORS = (len(SHAPES), len(HUES), len(PATTERNS))
+COMBINATIONS = list(itertools.product(*(range(n) for n in FACTORS)))
+JPEG_QUALITY = 90
+
+Factors = tuple[int, int, int]
 
 
-def class_factors(num_classes: int, seed: int) -> list[tuple[int, int, int]]:
-    """A seeded choice of (shape, hue, pattern) per class; both halves cover every factor when they can."""
-    if num_classes > len(COMBINATIONS):
-        raise DmlbenchError(f"synthetic.num_classes = {num_classes} exceeds the {len(COMBINATIONS)} "
-                            f"shape x colour x pattern combinations: lower it")
+def class_factors(num_classes: int, seed: int) -> list[Factors]:
+    """(shape, hue, pattern) of classes 1..N: a seeded shuffle in which each half covers every factor value.
+
+    Full coverage needs each half to hold at least max(FACTORS) classes; smaller sets cover what they can.
+    """
+    if not 2 <= num_classes <= len(COMBINATIONS):
+        raise DmlbenchError(f"synthetic num_classes = {num_classes} must be in 2..{len(COMBINATIONS)} (the "
+                            f"{' x '.join(map(str, FACTORS))} shape x colour x pattern combinations): change it")
     rng = np.random.default_rng([seed, 0])
-    half = num_classes // 2
-    for _ in range(1000):
-        chosen = [COMBINATIONS[i] for i in rng.permutation(len(COMBINATIONS))[:num_classes]]
-        if half < len(SHAPES) or all(_covers(part) for part in (chosen[:half], chosen[half:])):
-            return chosen
-    return chosen
-
-
-def _covers(classes: list[tuple[int, int, int]]) -> bool:
-    sizes = (len(SHAPES), len(HUES), len(PATTERNS))
-    return all(len({c[f] for c in classes}) == sizes[f] for f in range(3))
+    perms = [rng.permutation(n) for n in FACTORS]
+    width = max(FACTORS)
+    # A "diagonal" per half covers every value; half h shifts the other factors by h, so the halves' diagonals
+    # never share a combination (same shape -> different hue).
+    diagonals = [[tuple(int(p[(k + h * f) % len(p)]) for f, p in enumerate(perms)) for k in range(width)]
+                 for h in (0, 1)]
+    sizes = (num_classes // 2, num_classes - num_classes // 2)  # the reader's split: first half train
+    halves = [diagonal[:size] for diagonal, size in zip(diagonals, sizes)]
+    used = set(halves[0] + halves[1])
+    spare = [COMBINATIONS[i] for i in rng.permutation(len(COMBINATIONS)) if COMBINATIONS[i] not in used]
+    for half, size in zip(halves, sizes):
+        while len(half) < size:
+            half.append(spare.pop())
+    # Shuffle within each half so class ids do not reveal which classes form the diagonal.
+    return [half[i] for half in halves for i in rng.permutation(len(half))]
 
 
 def _colour(hue: float, rng: np.random.Generator) -> tuple[int, int, int]:
     """The class hue with a small jitter in hue, saturation and value."""
-    h = (hue + rng.uniform(-0.03, 0.03)) % 1.0
+    h = (hue + rng.uniform(-0.04, 0.04)) % 1.0
     r, g, b = colorsys.hsv_to_rgb(h, rng.uniform(0.65, 0.95), rng.uniform(0.7, 0.95))
     return int(r * 255), int(g * 255), int(b * 255)
 
 
-def _shape_mask(shape: str, size: int, box: tuple[int, int, int, int]) -> Image.Image:
-    mask = Image.new("L", (size, size), 0)
+def _shape_mask(shape: str, side: int) -> Image.Image:
+    """A side x side mask of the shape touching all four borders."""
+    mask = Image.new("L", (side, side), 0)
     draw = ImageDraw.Draw(mask)
-    x1, y1, x2, y2 = box
-    cx, cy, w, h = (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1
+    end, mid = side - 1, (side - 1) / 2
     if shape == "ellipse":
-        draw.ellipse(box, fill=255)
+        draw.ellipse((0, 0, end, end), fill=255)
     elif shape == "square":
-        draw.rectangle(box, fill=255)
+        draw.rectangle((0, 0, end, end), fill=255)
     elif shape == "triangle":
-        draw.polygon([(cx, y1), (x2, y2), (x1, y2)], fill=255)
-    elif shape == "diamond":
-        draw.polygon([(cx, y1), (x2, cy), (cx, y2), (x1, cy)], fill=255)
+        draw.polygon([(mid, 0), (end, end), (0, end)], fill=255)
     else:  # cross
-        draw.rectangle((x1, cy - h / 6, x2, cy + h / 6), fill=255)
-        draw.rectangle((cx - w / 6, y1, cx + w / 6, y2), fill=255)
+        draw.rectangle((0, mid - side / 6, end, mid + side / 6), fill=255)
+        draw.rectangle((mid - side / 6, 0, mid + side / 6, end), fill=255)
     return mask
 
 
-def _texture(pattern: str, size: int, colour, period: int) -> Image.Image:
-    yy, xx = np.mgrid[0:size, 0:size]
+@lru_cache(maxsize=None)
+def _dark_cells(pattern: str, side: int) -> np.ndarray:
+    """Which pixels of a side x side patch take the dark tone (cached: few distinct sizes per dataset)."""
+    period = max(2, side // 6)  # relative to the object, so the pattern is scale-invariant
+    yy, xx = np.mgrid[0:side, 0:side]
     if pattern == "solid":
-        dark = np.zeros((size, size), bool)
-    elif pattern == "stripes":
-        dark = (yy // period) % 2 == 1
-    elif pattern == "dots":
-        dark = ((yy % period - period / 2) ** 2 + (xx % period - period / 2) ** 2) < (period / 3.2) ** 2
-    else:  # checker
-        dark = ((yy // period) + (xx // period)) % 2 == 1
-    pixels = np.where(dark[..., None], np.array(colour) * 0.35, np.array(colour))
-    return Image.fromarray(pixels.astype(np.uint8), "RGB")
+        return np.zeros((side, side), bool)
+    if pattern == "stripes":
+        return (yy // period) % 2 == 1
+    if pattern == "dots":
+        return ((yy % period - period / 2) ** 2 + (xx % period - period / 2) ** 2) < (period / 3.2) ** 2
+    return ((yy // period) + (xx // period)) % 2 == 1  # checker
+
+
+def _texture(pattern: str, side: int, colour: tuple[int, int, int]) -> Image.Image:
+    tones = np.array([colour, [round(c * 0.35) for c in colour]], dtype=np.uint8)
+    return Image.fromarray(tones[_dark_cells(pattern, side).astype(np.uint8)], "RGB")
 
 
 def _background(size: int, rng: np.random.Generator) -> Image.Image:
     """Low-contrast noise plus a few random distractor blobs and lines (the clutter cropping removes)."""
-    base = rng.integers(90, 170, size=3)
-    noise = rng.normal(0, 18, size=(size, size, 3))
-    image = Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8), "RGB")
+    base = rng.integers(90, 170, size=3, dtype=np.int16)
+    noise = rng.integers(-30, 31, size=(size, size, 3), dtype=np.int16)  # integers: far cheaper than normal()
+    image = Image.fromarray((base + noise).astype(np.uint8), "RGB")  # stays within 60..200, no clipping
     draw = ImageDraw.Draw(image)
-    for _ in range(rng.integers(3, 7)):
-        x, y = rng.integers(0, size, 2)
-        r = int(rng.integers(size // 16, size // 6))
+    for _ in range(int(rng.integers(3, 7))):
+        x, y, x2, y2 = (int(v) for v in rng.integers(0, size, 4))
+        r = int(rng.integers(size // 16, size // 6 + 1))
         fill = tuple(int(v) for v in rng.integers(0, 256, 3))
         if rng.random() < 0.5:
             draw.ellipse((x - r, y - r, x + r, y + r), fill=fill)
         else:
-            draw.line((x, y, *rng.integers(0, size, 2)), fill=fill, width=max(1, size // 40))
+            draw.line((x, y, x2, y2), fill=fill, width=max(1, size // 40))
     return image
 
 
-def render_image(factors: tuple[int, int, int], size: int, rng: np.random.Generator):
-    """One image of a class and its object's true bounding box (x1, y1, x2, y2)."""
+def render_image(factors: Factors, size: int, rng: np.random.Generator):
+    """One image of a class and its object's true bounding box (x1, y1, x2, y2), x2/y2 exclusive."""
     shape, hue, pattern = factors
     image = _background(size, rng)
-    side = int(size * rng.uniform(0.35, 0.7))
+    side = max(4, int(size * rng.uniform(0.35, 0.7)))
     x1, y1 = (int(v) for v in rng.integers(0, size - side + 1, 2))
-    mask = _shape_mask(SHAPES[shape], size, (x1, y1, x1 + side - 1, y1 + side - 1))
-    texture = _texture(PATTERNS[pattern], size, _colour(HUES[hue], rng), period=max(2, side // 6))
-    image.paste(texture, (0, 0), mask)
-    return image, mask.getbbox()
+    mask = _shape_mask(SHAPES[shape], side)
+    image.paste(_texture(PATTERNS[pattern], side, _colour(HUES[hue], rng)), (x1, y1), mask)
+    bx1, by1, bx2, by2 = mask.getbbox()
+    return image, (x1 + bx1, y1 + by1, x1 + bx2, y1 + by2)
 
 
-def write_synthetic(root: Path, num_classes: int, images_per_class: int, image_size: int, seed: int) -> None:
-    """Write the dataset (images/ + the five CUB annotation files); same arguments, same bytes."""
-    root = Path(root)
-    if root.exists():
-        shutil.rmtree(root)
-    lines = {name: [] for name in ("images", "image_class_labels", "bounding_boxes", "classes",
-                                   "train_test_split")}
+def _write_tree(root: Path, num_classes: int, images_per_class: int, image_size: int, seed: int) -> None:
+    lines: dict[str, list[str]] = {name: [] for name in (
+        "images", "image_class_labels", "bounding_boxes", "classes", "train_test_split")}
     image_id = 0
     for c, factors in enumerate(class_factors(num_classes, seed), start=1):
         folder = f"{c:03d}.class_{c:03d}"
+        (root / "images" / folder).mkdir(parents=True)
         lines["classes"].append(f"{c} {folder}")
         for i in range(images_per_class):
             image_id += 1
             image, (x1, y1, x2, y2) = render_image(factors, image_size, np.random.default_rng([seed, c, i]))
             relative = f"{folder}/class_{c:03d}_{i + 1:04d}.jpg"
-            with atomic.atomic_path(root / "images" / relative) as tmp:
-                image.save(tmp, format="JPEG", quality=90)
+            image.save(root / "images" / relative, format="JPEG", quality=JPEG_QUALITY)
             lines["images"].append(f"{image_id} {relative}")
             lines["image_class_labels"].append(f"{image_id} {c}")
-            lines["bounding_boxes"].append(f"{image_id} {x1}.0 {y1}.0 {x2 - x1}.0 {y2 - y1}.0")
+            lines["bounding_boxes"].append(f"{image_id} {x1:.1f} {y1:.1f} {x2 - x1:.1f} {y2 - y1:.1f}")
             lines["train_test_split"].append(f"{image_id} {int(i % 2 == 0)}")
     for name, content in lines.items():
-        atomic.write_text(root / f"{name}.txt", "\n".join(content) + "\n")
+        (root / f"{name}.txt").write_text("\n".join(content) + "\n", encoding="utf-8", newline="")
+
+
+def write_synthetic(root: Path, num_classes: int, images_per_class: int, image_size: int, seed: int) -> None:
+    """Write the dataset (images/ + the five CUB annotation files) to ``root``; same arguments, same bytes."""
+    if images_per_class < 1 or image_size < 16:
+        raise DmlbenchError(f"synthetic images_per_class = {images_per_class} and image_size = {image_size} "
+                            f"must be >= 1 and >= 16: change them")
+    class_factors(num_classes, seed)  # validate before touching the disk
+    root = Path(root)
+    # Build in a sibling folder, then swap it in: an interrupted run never leaves a half-written dataset.
+    staging = root.parent / f".{root.name}.tmp-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        _write_tree(staging, num_classes, images_per_class, image_size, seed)
+        old = root.parent / f".{root.name}.old-{os.getpid()}"
+        if root.is_dir() and not root.is_symlink():
+            root.rename(old)
+        elif root.exists() or root.is_symlink():
+            root.unlink()
+        staging.rename(root)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
