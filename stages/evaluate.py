@@ -16,11 +16,12 @@ def main(params: dict) -> None:
     exp = stage.experiment(params)
     method, cfg = stage.method_config(params, exp)
     ecfg = section(params, "evaluate", EvaluateConfig)
-    ks = recall_ks(exp.dataset)
+    ks = ecfg.recall_ks or recall_ks(exp.dataset)  # evaluate.recall_ks overrides the dataset's list
     result = evaluate_splits(load_embeddings(EMBEDDINGS, exp, cfg), ks, ecfg.chunk_size)
     record = {"run": {**dataclasses.asdict(exp), "run_id": exp.run_id, "selection": "last epoch",
                       "variant": method.describe(cfg), "epochs": cfg.epochs,
-                      "config": dataclasses.asdict(cfg)}, **result}
+                      "config": dataclasses.asdict(cfg)},
+              "recall_ks": {"ks": list(ks), "source": "params" if ecfg.recall_ks else "dataset"}, **result}
     atomic.write_json(Path("metrics/runs") / f"{exp.run_id}.json", record)
     atomic.write_json(Path("metrics/summary.json"), result["metrics"])
     curve = "k,recall\n" + "".join(f"{k},{result['metrics'][f'recall@{k}']}\n" for k in ks)

@@ -1,10 +1,11 @@
 """Stage prepare: raw dataset layout -> data/prepared/<dataset>-<crop>/ (resized images + manifests)."""
 
+import sys
 from pathlib import Path
 
 from dmlbench import atomic, stage
 from dmlbench.config import section
-from dmlbench.data.prepare import prepare_dataset
+from dmlbench.data.prepare import SKIP_REPORT, prepare_dataset, read_skip_report
 from dmlbench.data.readers import read_dataset
 from dmlbench.experiment import DataConfig, PrepareConfig
 
@@ -17,10 +18,15 @@ def main(params: dict) -> None:
     cfg = section(params, "prepare", PrepareConfig)
     raw = SYNTHETIC_RAW if exp.dataset == "synthetic" else Path(data.root) / exp.dataset
     out = stage.prepared_dir(exp)
-    records = read_dataset(exp.dataset, raw)
-    summary = prepare_dataset(records, raw, out, exp.crop == "cropped", cfg.max_side, cfg.workers)
+    records = read_dataset(exp.dataset, raw, check_counts=cfg.check_counts)
+    summary = prepare_dataset(records, raw, out, exp.crop == "cropped", cfg.max_side, cfg.workers,
+                              skip_corrupt=cfg.skip_corrupt)
     atomic.write_json(out / "summary.json", summary)
     print(f"prepare: {raw} -> {out}: {summary}")
+    if cfg.skip_corrupt:
+        skipped = len(read_skip_report(out / SKIP_REPORT))
+        print(f"prepare: {skipped} unreadable or missing image(s) skipped, listed in {out / SKIP_REPORT}",
+              file=sys.stderr if skipped else sys.stdout)
 
 
 if __name__ == "__main__":

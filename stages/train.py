@@ -11,15 +11,16 @@ from dmlbench.training import train
 MODEL = Path("models/model.pt")
 LIVE = Path("dvclive")
 FIGURE = Path("plots/training.png")
+CHECKPOINT = Path("checkpoints/train.pt")  # persist: true in dvc.yaml, so a rerun resumes from it
 
 
 def main(params: dict) -> None:
     exp = stage.experiment(params)
     method, cfg = stage.method_config(params, exp)
     tcfg = section(params, "train", TrainConfig)
-    history = train(exp, method, cfg, tcfg, stage.prepared_dir(exp), MODEL, LIVE)
+    history = train(exp, method, cfg, tcfg, stage.prepared_dir(exp), MODEL, LIVE, CHECKPOINT)
     plot_training(history, FIGURE, exp.run_id)
-    seconds = sum(epoch.seconds for epoch in history)
+    seconds = sum(epoch["seconds"] for epoch in history)
     print(f"train: {exp.run_id}, {len(history)} epochs in {seconds:.0f} s -> {MODEL}")
 
 

@@ -29,9 +29,8 @@ def sh(cwd: Path, *cmd: str) -> str:
     return result.stdout
 
 
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("repo")
+def copy_repo(root: Path) -> Path:
+    """The pipeline's files and tiny params in ``root``, as a fresh git + DVC repository with one commit."""
     for name in COPIED:
         src, dst = REPO / name, root / name
         if src.is_dir():
@@ -44,6 +43,12 @@ def repo(tmp_path_factory) -> Path:
     sh(root, sys.executable, "-m", "dvc", "init", "-q")
     sh(root, sys.executable, "-m", "dvc", "config", "core.analytics", "false")
     commit(root, "init")  # DVCLive needs a commit to compare against, as in any real clone
+    return root
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    root = copy_repo(tmp_path_factory.mktemp("repo"))
     sh(root, sys.executable, "-m", "dvc", "repro")
     commit(root, "demo run")
     return root

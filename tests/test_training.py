@@ -17,7 +17,7 @@ EXP = Experiment("cgd", "resnet18", "synthetic", "uncropped", 0)
 CFG = CGDConfig(gd_config="SG", feature_dim=32, smoothing=0.1, temperature=0.5, margin=0.1, freeze_bn=False,
                 classes_per_batch=2, images_per_class=2, lr=1e-3, epochs=2, lr_milestones=(0.5,),
                 lr_gamma=0.1, train_resize=36, train_crop=32, test_resize=32)
-TCFG = TrainConfig(device="cpu", workers=0, pretrained=False)
+TCFG = TrainConfig(device="cpu", workers=0, pretrained=False, deterministic=False, checkpoint_every_steps=0)
 
 
 @pytest.fixture(scope="module")
@@ -28,21 +28,53 @@ def prepared(tmp_path_factory) -> Path:
     return root / "prepared"
 
 
+def run(prepared, out: Path, cfg=CFG, tcfg=TCFG, method=None):
+    return train(EXP, method or get_method("cgd"), cfg, tcfg, prepared, out / "model.pt", out / "live",
+                 out / "checkpoint.pt")
+
+
+def weights(path: Path) -> dict:
+    return torch.load(path, weights_only=True)["state_dict"]
+
+
 def test_train_logs_every_epoch_and_saves_the_model(prepared, tmp_path):
-    history = train(EXP, get_method("cgd"), CFG, TCFG, prepared, tmp_path / "model.pt", tmp_path / "live")
-    assert len(history) == 2 and all(h.images == 3 * 4 for h in history)  # 12 train images // 4 = 3 batches
-    assert set(history[0].terms) == {"loss", "classification", "triplet"}
+    history = run(prepared, tmp_path)
+    assert len(history) == 2 and all(h["images"] == 3 * 4 for h in history)  # 12 train images // 4 = 3 batches
+    assert set(history[0]["terms"]) == {"loss", "classification", "triplet"}
     lr_rows = (tmp_path / "live/plots/metrics/train/lr.tsv").read_text().splitlines()
     assert [float(row.split("\t")[1]) for row in lr_rows[1:]] == pytest.approx([1e-3, 1e-4])
     saved = torch.load(tmp_path / "model.pt", weights_only=True)
     assert saved["classes"] == [1, 2, 3] and saved["config"]["gd_config"] == "SG"
 
 
-def test_same_seed_gives_identical_weights(prepared, tmp_path):
+def test_same_seed_gives_identical_weights_and_logs(prepared, tmp_path):
     for name in ("a", "b"):
-        train(EXP, get_method("cgd"), CFG, TCFG, prepared, tmp_path / f"{name}.pt", tmp_path / f"live-{name}")
-    a, b = (torch.load(tmp_path / f"{n}.pt", weights_only=True)["state_dict"] for n in ("a", "b"))
+        run(prepared, tmp_path / name)
+    a, b = weights(tmp_path / "a/model.pt"), weights(tmp_path / "b/model.pt")
     assert all(torch.equal(a[k], b[k]) for k in a)
+    log = "live/plots/metrics/train/loss.tsv"
+    assert (tmp_path / "a" / log).read_bytes() == (tmp_path / "b" / log).read_bytes()
+
+
+def test_worker_processes_do_not_change_the_result(prepared, tmp_path):
+    run(prepared, tmp_path / "zero")
+    run(prepared, tmp_path / "two", tcfg=dataclasses.replace(TCFG, workers=2))
+    a, b = weights(tmp_path / "zero/model.pt"), weights(tmp_path / "two/model.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_finished_checkpoint_is_reused_and_changed_params_start_fresh(prepared, tmp_path, capsys):
+    run(prepared, tmp_path)
+    first = weights(tmp_path / "model.pt")
+    run(prepared, tmp_path)  # same params: resumes at the end, trains nothing, same model
+    assert "resuming from" in capsys.readouterr().out
+    assert all(torch.equal(first[k], v) for k, v in weights(tmp_path / "model.pt").items())
+    other = dataclasses.replace(CFG, lr=5e-4)
+    run(prepared, tmp_path, cfg=other)
+    assert "comes from other params; starting fresh" in capsys.readouterr().out
+    run(prepared, tmp_path / "fresh", cfg=other)
+    fresh = weights(tmp_path / "fresh/model.pt")
+    assert all(torch.equal(fresh[k], v) for k, v in weights(tmp_path / "model.pt").items())
 
 
 def test_non_finite_loss_stops_with_epoch_step_and_terms(prepared, tmp_path):
@@ -52,5 +84,5 @@ def test_non_finite_loss_stops_with_epoch_step_and_terms(prepared, tmp_path):
 
     method = dataclasses.replace(get_method("cgd"), loss=nan_loss)
     with pytest.raises(DmlbenchError, match=r"non-finite loss at epoch 1, step 1 \(loss=nan, triplet=0\)"):
-        train(EXP, method, CFG, TCFG, prepared, tmp_path / "model.pt", tmp_path / "live")
+        run(prepared, tmp_path, method=method)
     assert not (tmp_path / "model.pt").exists()

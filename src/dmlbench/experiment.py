@@ -46,10 +46,13 @@ class SyntheticConfig:
 
 @dataclass(frozen=True)
 class PrepareConfig:
-    """How raw images become prepared ones: longest side cap (null keeps originals), decode processes."""
+    """How raw images become prepared ones: longest side cap (null keeps originals), decode processes,
+    whether published split counts are enforced and whether unreadable images stop the stage."""
 
     max_side: int | None
     workers: int
+    check_counts: bool = True  # false: a partial copy or a fixture; prepare warns that it is unchecked
+    skip_corrupt: bool = False  # true: skip missing/corrupt images and list them in skipped.csv
 
     def __post_init__(self) -> None:
         require(self.max_side is None or self.max_side >= 32, f"prepare.max_side must be >= 32 or null, got {self.max_side}")
@@ -63,9 +66,13 @@ class TrainConfig:
     device: str
     workers: int
     pretrained: bool
+    deterministic: bool  # torch.use_deterministic_algorithms: bit-reproducible GPU runs, somewhat slower
+    checkpoint_every_steps: int  # also checkpoint every N batches (0: only at the end of each epoch)
 
     def __post_init__(self) -> None:
         require(self.workers >= 0, f"train.workers must be >= 0, got {self.workers}")
+        require(self.checkpoint_every_steps >= 0,
+                f"train.checkpoint_every_steps must be >= 0, got {self.checkpoint_every_steps}")
         require(self.device in ("auto", "cpu") or self.device.startswith("cuda"),
                 f"train.device must be auto, cpu or cuda[:N], got {self.device!r}")
 
@@ -84,12 +91,16 @@ class EmbedConfig:
 
 @dataclass(frozen=True)
 class EvaluateConfig:
-    """Query rows per similarity chunk: bounds memory to chunk_size x gallery floats."""
+    """Query rows per similarity chunk (memory: chunk_size x gallery floats); the Recall@K list
+    (None = the dataset's published list)."""
 
     chunk_size: int
+    recall_ks: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         require(self.chunk_size >= 1, f"evaluate.chunk_size must be >= 1, got {self.chunk_size}")
+        require(self.recall_ks is None or (len(self.recall_ks) > 0 and min(self.recall_ks) >= 1),
+                f"evaluate.recall_ks must be null or a non-empty list of K >= 1, got {self.recall_ks}")
 
 
 @dataclass(frozen=True)

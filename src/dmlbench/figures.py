@@ -6,7 +6,7 @@ from dmlbench import atomic
 
 
 def plot_training(history: list, path: Path, title: str) -> None:
-    """Per-epoch loss terms (left) and classifier accuracy (right) as a PNG without version metadata."""
+    """Per-epoch loss terms (left) and classifier accuracy (right) of ``train``'s history, as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -14,11 +14,11 @@ def plot_training(history: list, path: Path, title: str) -> None:
 
     epochs = list(range(1, len(history) + 1))
     fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3), dpi=100)
-    for name in (history[0].terms if history else {}):
-        left.plot(epochs, [h.terms[name] for h in history], marker="o", label=name)
+    for name in (history[0]["terms"] if history else {}):
+        left.plot(epochs, [h["terms"][name] for h in history], marker="o", label=name)
     left.set(xlabel="epoch", ylabel="loss", title="training loss")
     left.legend()
-    right.plot(epochs, [h.accuracy for h in history], marker="o")
+    right.plot(epochs, [h["accuracy"] for h in history], marker="o")
     right.set(xlabel="epoch", ylabel="accuracy", title="train batch accuracy", ylim=(0, 1))
     fig.suptitle(title)
     fig.tight_layout()

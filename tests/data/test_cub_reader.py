@@ -103,5 +103,6 @@ def test_registry(fake_cub):
     assert isinstance(read_dataset("synthetic", fake_cub)[0], Record)
     with pytest.raises(DmlbenchError, match="expected 5864 train / 5924 test"):
         read_dataset("cub", fake_cub)
-    with pytest.raises(DmlbenchError, match=re.escape("unknown dataset 'sop' (choices: cub, synthetic)")):
-        read_dataset("sop", fake_cub)
+    with pytest.raises(DmlbenchError, match=re.escape("unknown dataset 'imagenet' (choices: car, cub, folder, "
+                                                      "isc, sop, synthetic)")):
+        read_dataset("imagenet", fake_cub)

@@ -3,6 +3,7 @@
 from pathlib import Path
 from typing import Callable
 
+import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
@@ -22,7 +23,9 @@ class ManifestDataset(Dataset):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, i: int):
+    def __getitem__(self, item: int | tuple[int, int]):
+        """``item`` is an index, or (index, seed) to make the random augmentation a function of the seed."""
+        i, seed = item if isinstance(item, tuple) else (item, None)
         path = self.root / self.paths[i]
         try:
             with Image.open(path) as image:
@@ -30,7 +33,12 @@ class ManifestDataset(Dataset):
         except (OSError, UnidentifiedImageError) as exc:
             raise DmlbenchError(f"cannot read prepared image {path} ({exc}): rerun the prepare stage "
                                 f"(dvc repro -f prepare)") from None
-        return self.transform(image), self.labels[i]
+        if seed is None:
+            return self.transform(image), self.labels[i]
+        # Per-sample seeds make augmentation independent of worker count and of where a run resumed.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return self.transform(image), self.labels[i]
 
 
 def class_list(rows: list[tuple[str, int]]) -> list[int]:

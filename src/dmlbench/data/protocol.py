@@ -9,6 +9,7 @@ RECALL_KS: dict[str, tuple[int, ...]] = {
     "sop": (1, 10, 100, 1000),
     "isc": (1, 10, 20, 30, 40, 50),
     "synthetic": (1, 2, 4, 8),
+    "folder": (1, 2, 4, 8),  # a user's own data: the CARS/CUB list
 }
 
 # Training classes of the zero-shot splits: they size the classifier, hence the params/FLOPs cells.

@@ -1,0 +1,91 @@
+"""Resumable training state: written atomically every N steps and every epoch, refused if params changed."""
+
+import hashlib
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+from dmlbench import atomic
+
+
+@dataclass
+class Progress:
+    """Where a run stands: epochs finished, batches done in the current one, and their running sums."""
+
+    epoch: int = 0
+    step: int = 0
+    sums: dict[str, float] = field(default_factory=dict)  # loss terms, correct, seen, seconds
+    history: list[dict] = field(default_factory=list)  # one dict per finished epoch
+
+
+def fingerprint(params: dict[str, Any]) -> str:
+    """A stable hash of everything that shapes training; a checkpoint from other params is not resumed."""
+    return hashlib.sha256(json.dumps(params, sort_keys=True, default=list).encode()).hexdigest()
+
+
+def rng_state() -> dict:
+    """Every global RNG a training step may touch (python, numpy, torch CPU and CUDA)."""
+    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore what ``rng_state`` captured."""
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: Path, key: str, progress: Progress, model, optimizer, scheduler, scaler=None) -> None:
+    """Write the full training state atomically (temp file + rename): a kill never leaves half a file."""
+    atomic.save_torch(path, {
+        "fingerprint": key, "progress": progress.__dict__, "rng": rng_state(),
+        "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict() if scaler is not None else None,
+    })
+
+
+def load_checkpoint(path: Path, key: str) -> dict | None:
+    """The saved state when ``path`` holds a checkpoint of the same params, else None (start fresh)."""
+    if not Path(path).is_file():
+        return None
+    try:
+        # weights_only=False: the RNG states hold numpy and python objects; the file is our own output.
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # a foreign or damaged file: saying so and starting fresh loses nothing
+        print(f"train: ignoring unreadable checkpoint {path} ({type(exc).__name__}); starting fresh")
+        return None
+    if saved.get("fingerprint") != key:
+        print(f"train: checkpoint {path} comes from other params; starting fresh")
+        return None
+    return saved
+
+
+class SeededBatches:
+    """A batch sampler's epoch from batch ``start`` on, each index paired with its augmentation seed."""
+
+    def __init__(self, batch_sampler, seed: int):
+        self.batch_sampler, self.seed, self.epoch, self.start = batch_sampler, seed, 0, 0
+
+    def set_position(self, epoch: int, start: int) -> None:
+        """Select the epoch and the first batch the next ``iter`` yields (the DataLoader is reused)."""
+        self.epoch, self.start = epoch, start
+        self.batch_sampler.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.batch_sampler) - self.start
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        for step, batch in enumerate(self.batch_sampler):
+            if step >= self.start:
+                yield [(index, self._sample_seed(step, slot)) for slot, index in enumerate(batch)]
+
+    def _sample_seed(self, step: int, slot: int) -> int:
+        return int(np.random.SeedSequence([self.seed, self.epoch, step, slot]).generate_state(1)[0])

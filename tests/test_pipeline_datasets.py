@@ -1,0 +1,57 @@
+"""End to end on each real dataset's layout: `dvc exp run -S dataset=...` on tiny fakes in a repo copy."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from test_pipeline import commit, copy_repo, sh, tiny_params
+
+sys.path.insert(0, str(Path(__file__).parent / "data"))
+from fake_datasets import write_fake_cars, write_fake_folder, write_fake_inshop, write_fake_sop  # noqa: E402
+
+SMALL_KS = "evaluate.recall_ks=[1,2,4]"  # the fakes have fewer gallery images than SOP's / In-shop's K lists
+CASES = {  # dataset -> (overrides, expected queries, expected gallery size, K list)
+    "car": (["crop=cropped"], 12, 11, [1, 2, 4, 8]),
+    "sop": (["crop=uncropped", SMALL_KS], 12, 11, [1, 2, 4]),
+    "isc": (["crop=uncropped", SMALL_KS], 6, 6, [1, 2, 4]),
+    "folder": (["crop=uncropped", "evaluate.recall_ks=null"], 12, 11, [1, 2, 4, 8]),
+}
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    root = copy_repo(tmp_path_factory.mktemp("repo"))
+    raw = tmp_path_factory.mktemp("raw")
+    write_fake_cars(raw / "car", num_classes=4, per_class=6)
+    write_fake_sop(raw / "sop", classes_per_split=2, per_class=6)
+    write_fake_inshop(raw / "isc", train_ids=3, test_ids=3, per_id=4)
+    write_fake_folder(raw / "folder", per_class=6)
+    params = tiny_params()
+    params["cgd"]["epochs"] = 1
+    params["data"]["root"] = str(raw)  # absolute: the fakes live outside the repository
+    params["prepare"]["check_counts"] = False
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    commit(root, "tiny params")
+    return root
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dataset", list(CASES))
+def test_exp_run_on_each_dataset(repo, dataset):
+    overrides, queries, gallery, ks = CASES[dataset]
+    args = [a for o in [f"dataset={dataset}", *overrides] for a in ("-S", o)]
+    sh(repo, sys.executable, "-m", "dvc", "exp", "run", *args)
+    crop = "cropped" if "crop=cropped" in overrides else "uncropped"
+    record = json.loads((repo / f"metrics/runs/cgd-resnet18-{dataset}-{crop}.json").read_text())
+    assert record["run"]["dataset"] == dataset and record["run"]["crop"] == crop
+    assert (record["queries"], record["gallery"]) == (queries, gallery)
+    assert record["recall_ks"] == {"ks": ks, "source": "dataset" if dataset in ("car", "folder") else "params"}
+    metrics = record["metrics"]
+    assert set(metrics) == {*(f"recall@{k}" for k in ks), "map@r", "r_precision"}
+    assert all(0.0 <= v <= 1.0 for v in metrics.values())
+    prepared = repo / f"data/prepared/{dataset}-{crop}"
+    expected = ["gallery.csv", "query.csv", "train.csv"] if dataset == "isc" else ["test.csv", "train.csv"]
+    assert sorted(p.name for p in prepared.glob("*.csv")) == expected
