@@ -88,6 +88,15 @@ def test_second_repro_changes_nothing(repo):
 
 
 @pytest.mark.slow
+def test_rerun_from_scratch_gives_byte_identical_metrics(repo):
+    metrics = repo / "metrics/runs/cgd-resnet18-synthetic-uncropped.json"
+    before = metrics.read_bytes(), (repo / "metrics/summary.json").read_bytes()
+    shutil.rmtree(repo / "checkpoints")  # otherwise train would resume its finished checkpoint
+    sh(repo, sys.executable, "-m", "dvc", "repro", "-f")
+    assert (metrics.read_bytes(), (repo / "metrics/summary.json").read_bytes()) == before
+
+
+@pytest.mark.slow
 def test_bad_param_fails_with_one_line(repo):
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["cgd"]["gd_config"] = "SX"
