@@ -1,3 +1,4 @@
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -88,3 +89,13 @@ def test_cgd_needs_positives_and_negatives_in_a_batch():
     params = load_params("params.yaml")
     with pytest.raises(DmlbenchError, match=r"cgd.classes_per_batch \(16\) and cgd.images_per_class \(1\) must be >= 2"):
         section({"cgd": {**params["cgd"], "images_per_class": 1, "classes_per_batch": 16}}, "cgd", CGDConfig)
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("gd_config", "SX", "unknown gd_config 'SX' (choices: S, M, G, SM, MS, SG, GS, MG, GM, SMG, MSG, GSM)"),
+    ("feature_dim", 1000, "feature_dim 1000 does not divide by the 3 descriptors of gd_config 'SMG'"),
+])
+def test_cgd_descriptor_params_fail_at_stage_start(key, value, message):
+    values = {**load_params("params.yaml")["cgd"], "gd_config": "SMG", key: value}
+    with pytest.raises(DmlbenchError, match=re.escape(message)):
+        section({"cgd": values}, "cgd", CGDConfig)

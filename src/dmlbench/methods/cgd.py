@@ -9,7 +9,7 @@ from dmlbench.data.sampler import PxKSampler
 from dmlbench.data.transforms import test_preset, train_preset
 from dmlbench.losses.smoothed_ce import label_smoothed_cross_entropy
 from dmlbench.losses.triplet import batch_hard_triplet
-from dmlbench.models.cgd import CGD
+from dmlbench.models.cgd import CGD, check_descriptors
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class CGDConfig:
     test_resize: int
 
     def __post_init__(self) -> None:
+        check_descriptors(self.gd_config, self.feature_dim)  # at stage start, not at model build
         require(self.epochs >= 0, f"cgd.epochs must be >= 0, got {self.epochs}")
         require(0.0 <= self.smoothing < 1.0, f"cgd.smoothing must be in [0, 1), got {self.smoothing}")
         require(self.classes_per_batch >= 2 and self.images_per_class >= 2,

@@ -11,7 +11,8 @@ from dmlbench.models.descriptors import DESCRIPTORS
 GD_CONFIGS = ("S", "M", "G", "SM", "MS", "SG", "GS", "MG", "GM", "SMG", "MSG", "GSM")
 
 
-def _check(gd_config: str, feature_dim: int) -> None:
+def check_descriptors(gd_config: str, feature_dim: int) -> None:
+    """One-line error for an unknown descriptor order or a feature_dim the descriptors cannot share."""
     if gd_config not in GD_CONFIGS:
         raise DmlbenchError(f"unknown gd_config {gd_config!r} (choices: {', '.join(GD_CONFIGS)})")
     if feature_dim % len(gd_config):
@@ -35,7 +36,7 @@ class CGD(nn.Module):
     def __init__(self, backbone: str, gd_config: str, feature_dim: int, num_classes: int, pretrained: bool,
                  freeze_bn: bool = True):
         super().__init__()
-        _check(gd_config, feature_dim)
+        check_descriptors(gd_config, feature_dim)
         channels = backbone_channels(backbone)
         self.gd_config = gd_config
         self.freeze_bn = freeze_bn
