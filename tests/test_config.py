@@ -99,3 +99,18 @@ def test_cgd_descriptor_params_fail_at_stage_start(key, value, message):
     values = {**load_params("params.yaml")["cgd"], "gd_config": "SMG", key: value}
     with pytest.raises(DmlbenchError, match=re.escape(message)):
         section({"cgd": values}, "cgd", CGDConfig)
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("method", "cgdd", "unknown method 'cgdd' (choices: cgd)"),
+    ("backbone", "resnet99", "unknown backbone 'resnet99' (choices: resnet18, resnet34, resnet50, resnext50)"),
+    ("dataset", "imagenet", "unknown dataset 'imagenet' (choices: car, cub, folder, isc, sop, synthetic)"),
+    ("crop", "half", "params.yaml: crop = 'half' is not allowed (choices: uncropped, cropped)"),
+])
+def test_stage_experiment_rejects_unknown_names(key, value, message):
+    from dmlbench.stage import experiment
+
+    params = {**load_params("params.yaml"), key: value}
+    with pytest.raises(DmlbenchError) as err:
+        experiment(params)
+    assert str(err.value) == message

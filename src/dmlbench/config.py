@@ -42,14 +42,15 @@ def build(cls: type[T], values: Any, where: str) -> T:
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise DmlbenchError(
-            f"params.yaml: unknown key {where}.{unknown[0]} (allowed: {', '.join(sorted(fields))})"
+            f"params.yaml: unknown key {where + '.' if where else ''}{unknown[0]} "
+            f"(allowed: {', '.join(sorted(fields))})"
         )
     hints = typing.get_type_hints(cls)
-    kwargs = {name: _coerce(values[name], hints[name], f"{where}.{name}") for name in values}
+    kwargs = {name: _coerce(values[name], hints[name], f"{where}.{name}" if where else name) for name in values}
     try:
         return cls(**kwargs)
     except TypeError as exc:  # a required field is missing
-        raise DmlbenchError(f"params.yaml: '{where}' is incomplete: {exc}") from None
+        raise DmlbenchError(f"params.yaml: '{where or 'top level'}' is incomplete: {exc}") from None
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:

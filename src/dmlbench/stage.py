@@ -18,7 +18,7 @@ def experiment(params: dict[str, Any]) -> Experiment:
     from dmlbench.models.backbones import BACKBONES
     from dmlbench.registry import get
 
-    exp = build(Experiment, {k: params.get(k) for k in EXPERIMENT_KEYS}, "top level")
+    exp = build(Experiment, {k: params.get(k) for k in EXPERIMENT_KEYS}, "")
     get(METHODS, exp.method, "method")
     get(BACKBONES, exp.backbone, "backbone")
     get(READERS, exp.dataset, "dataset")
