@@ -91,3 +91,4 @@ def test_non_finite_loss_stops_with_epoch_step_and_terms(prepared, tmp_path):
 def test_zero_epochs_saves_the_untrained_model_and_an_empty_log(prepared, tmp_path):
     history = run(prepared, tmp_path, cfg=dataclasses.replace(CFG, epochs=0))
     assert history == [] and (tmp_path / "live/plots").is_dir() and (tmp_path / "model.pt").is_file()
+    assert (tmp_path / "checkpoint.pt").is_file()

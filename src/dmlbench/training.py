@@ -130,7 +130,9 @@ def train(exp: Experiment, method: Method, cfg, tcfg: TrainConfig, prepared: Pat
                 log_epoch(live, progress.history[-1])
     finally:
         stop.restore()
-    (live_dir / "plots").mkdir(parents=True, exist_ok=True)  # DVCLive writes none for epochs: 0
+    if cfg.epochs == 0:  # no epoch ended, so nothing was checkpointed or plotted: the outputs must exist
+        save()
+        (live_dir / "plots").mkdir(parents=True, exist_ok=True)
     save_model(model_path, exp, cfg, classes, model)
     return progress.history
 
