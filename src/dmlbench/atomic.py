@@ -1,5 +1,6 @@
 """Write every output through a temp file + rename so no half-written file is ever left."""
 
+import io
 import json
 import os
 import tempfile
@@ -35,8 +36,12 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
 
 
 def save_torch(path: str | os.PathLike, obj: Any) -> None:
-    """Atomically ``torch.save`` an object."""
+    """Atomically ``torch.save`` an object; same object, same bytes (so dvc.lock hashes reproduce)."""
     import torch
 
+    # Saving to a buffer, not to the temp file: torch names the zip's inner folder after the file it
+    # writes, and a random temp name would make every save differ by those bytes.
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
     with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+        tmp.write_bytes(buffer.getvalue())
