@@ -49,3 +49,8 @@ def test_replace_block_is_idempotent():
 def test_replace_block_needs_markers():
     with pytest.raises(DmlbenchError, match="needs exactly one"):
         replace_block("no markers", "x", "README.md")
+
+
+def test_folder_runs_get_their_own_table():
+    assert "Your own images" not in render_tables([run("synthetic")], [], PUBLISHED)
+    assert "Your own images (folder)" in render_tables([run("folder")], [], PUBLISHED)

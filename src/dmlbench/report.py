@@ -11,7 +11,8 @@ from dmlbench.errors import DmlbenchError
 
 START, END = "<!-- tables:start -->", "<!-- tables:end -->"
 DATASET_TITLES = {"synthetic": "Synthetic demo (CUB layout)", "car": "CARS196", "cub": "CUB200-2011",
-                  "sop": "Stanford Online Products", "isc": "In-shop Clothes"}
+                  "sop": "Stanford Online Products", "isc": "In-shop Clothes", "folder": "Your own images (folder)"}
+ONLY_WHEN_RUN = ("synthetic", "folder")  # no published numbers: a table only once something ran
 BACKBONE_TITLES = {"resnet18": "ResNet18", "resnet34": "ResNet34", "resnet50": "ResNet50",
                    "resnext50": "ResNeXt50"}
 MISSING = "—"
@@ -92,8 +93,8 @@ def _params_macs(cell: dict, key: str) -> str:
 def render_tables(runs: list[dict], measured: list[dict], published: list[dict]) -> str:
     """All generated tables as one markdown block (without the markers)."""
     parts = []
-    for dataset in ["synthetic", "car", "cub", "sop", "isc"]:
-        if dataset == "synthetic" and not any(r["run"]["dataset"] == dataset for r in runs):
+    for dataset in ["synthetic", "car", "cub", "sop", "isc", "folder"]:
+        if dataset in ONLY_WHEN_RUN and not any(r["run"]["dataset"] == dataset for r in runs):
             continue
         parts.append(f"#### {DATASET_TITLES[dataset]}: Recall@K, MAP@R, R-Precision (%)\n\n"
                      + recall_table(dataset, runs, published))
