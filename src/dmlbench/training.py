@@ -44,8 +44,11 @@ class StopRequest:
 
 
 def train_one_epoch(model, method: Method, cfg, loader, optimizer, device, progress: Progress,
-                    after_step) -> None:
-    """One pass over the epoch's remaining batches, accumulating into ``progress``; stops on a non-finite loss."""
+                    after_step) -> float:
+    """One pass over the epoch's remaining batches, accumulating into ``progress``; returns its seconds.
+
+    Stops on a non-finite loss. Timings stay out of ``progress``: checkpoints must be byte-reproducible.
+    """
     model.train()
     start = time.perf_counter()
     for images, labels in loader:
@@ -66,17 +69,16 @@ def train_one_epoch(model, method: Method, cfg, loader, optimizer, device, progr
             sums[name] = sums.get(name, 0.0) + value
         sums["correct"] = sums.get("correct", 0) + (outputs[1].argmax(dim=1) == labels).sum().item()
         sums["seen"] = sums.get("seen", 0) + labels.numel()
-        sums["seconds"] = sums.get("seconds", 0.0) + time.perf_counter() - start
-        start = time.perf_counter()
         progress.step += 1
         after_step()
+    return time.perf_counter() - start
 
 
 def epoch_summary(sums: dict, steps: int, lr: float) -> dict:
-    """Means of the loss terms over the epoch's batches, classifier accuracy, lr, throughput."""
-    terms = {k: v / max(steps, 1) for k, v in sums.items() if k not in ("correct", "seen", "seconds")}
+    """Means of the loss terms over the epoch's batches, classifier accuracy, lr, images seen."""
+    terms = {k: v / max(steps, 1) for k, v in sums.items() if k not in ("correct", "seen")}
     return {"terms": terms, "accuracy": sums.get("correct", 0) / max(sums.get("seen", 0), 1), "lr": lr,
-            "images": sums.get("seen", 0), "seconds": sums.get("seconds", 0.0)}
+            "images": sums.get("seen", 0)}
 
 
 def log_epoch(live, summary: dict) -> None:
@@ -149,14 +151,14 @@ def _train_epoch(model, method, cfg, tcfg, loader, batches, optimizer, scheduler
 
     lr = optimizer.param_groups[0]["lr"]
     batches.set_position(progress.epoch, progress.step)
-    train_one_epoch(model, method, cfg, loader, optimizer, device, progress, after_step)
+    seconds = train_one_epoch(model, method, cfg, loader, optimizer, device, progress, after_step)
     scheduler.step()
     summary = epoch_summary(progress.sums, progress.step, lr)
     progress.history.append(summary)
     progress.epoch, progress.step, progress.sums = progress.epoch + 1, 0, {}
     save()
     print(f"epoch {progress.epoch}/{cfg.epochs}: loss {summary['terms']['loss']:.4f} acc {summary['accuracy']:.3f} "
-          f"lr {lr:.2e} {summary['images'] / max(summary['seconds'], 1e-9):.1f} img/s", flush=True)
+          f"lr {lr:.2e} {summary['images'] / max(seconds, 1e-9):.1f} img/s", flush=True)
 
 
 def _resume(path: Path, key: str, model, optimizer, scheduler) -> Progress:
