@@ -1,12 +1,11 @@
 """Stage embed: trained model + evaluation manifests -> embeddings/embeddings.pt (L2-normalised)."""
 
-import dataclasses
 from pathlib import Path
 
 from dmlbench import atomic, stage
 from dmlbench.config import section
 from dmlbench.embedding import embed_prepared
-from dmlbench.experiment import EmbedConfig, TrainConfig
+from dmlbench.experiment import EmbedConfig, TrainConfig, run_stamp
 from dmlbench.model_file import load_model
 from dmlbench.training import resolve_device
 
@@ -22,8 +21,7 @@ def main(params: dict) -> None:
     model = load_model(MODEL, exp, method, cfg)
     splits = embed_prepared(model, stage.prepared_dir(exp), method.test_transform(cfg),
                             ecfg.batch_size, ecfg.workers, device)
-    run = {**dataclasses.asdict(exp), "config": dataclasses.asdict(cfg)}
-    atomic.save_torch(OUT, {"run": run, "splits": splits})
+    atomic.save_torch(OUT, {"run": run_stamp(exp, cfg), "splits": splits})
     shapes = ", ".join(f"{name} {tuple(s['embeddings'].shape)}" for name, s in splits.items())
     print(f"embed: {shapes} -> {OUT}")
 

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from dmlbench.data.image_dataset import ManifestDataset
+from dmlbench.data.image_dataset import ManifestDataset, class_list
 from dmlbench.data.manifest import read_manifest
 from dmlbench.errors import DmlbenchError
 
@@ -38,8 +38,7 @@ def embed_prepared(model, prepared: Path, transform, batch_size: int, workers: i
     out = {}
     for split in eval_splits(prepared):
         rows = read_manifest(prepared / f"{split}.csv")
-        labels = sorted({label for _, label in rows})
-        dataset = ManifestDataset(prepared, rows, transform, labels)
+        dataset = ManifestDataset(prepared, rows, transform, class_list(rows))
         out[split] = {
             "embeddings": embed_images(model, dataset, batch_size, workers, device),
             "labels": torch.tensor([label for _, label in rows]),

@@ -1,13 +1,12 @@
 """From an embeddings file to the run's metrics record (self-retrieval or query/gallery)."""
 
-import dataclasses
 from pathlib import Path
 
 import torch
 
 from dmlbench.config import plain
 from dmlbench.errors import DmlbenchError
-from dmlbench.experiment import Experiment
+from dmlbench.experiment import Experiment, run_stamp
 from dmlbench.retrieval import retrieval_metrics
 
 
@@ -16,8 +15,7 @@ def load_embeddings(path: Path, exp: Experiment, cfg) -> dict:
     if not Path(path).is_file():
         raise DmlbenchError(f"embeddings file {path} not found: run the embed stage first (dvc repro embed)")
     saved = torch.load(path, map_location="cpu", weights_only=True)
-    wanted = {**dataclasses.asdict(exp), "config": dataclasses.asdict(cfg)}
-    if plain(saved.get("run")) != plain(wanted):
+    if plain(saved.get("run")) != plain(run_stamp(exp, cfg)):
         raise DmlbenchError(f"embeddings file {path} comes from another run than params.yaml describes: "
                             f"rerun dvc repro so embed runs again")
     return saved["splits"]

@@ -1,5 +1,6 @@
 """The top-level params (what to run) and each stage's own params section, as dataclasses."""
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,6 +21,11 @@ class Experiment:
     def run_id(self) -> str:
         """Name of this run's metrics file; must match the ``${...}`` template in dvc.yaml."""
         return f"{self.method}-{self.backbone}-{self.dataset}-{self.crop}"
+
+
+def run_stamp(exp: Experiment, cfg) -> dict:
+    """What an embeddings file records of the run that wrote it; evaluate refuses any other."""
+    return {**dataclasses.asdict(exp), "config": dataclasses.asdict(cfg)}
 
 
 @dataclass(frozen=True)
