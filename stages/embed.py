@@ -20,7 +20,8 @@ def main(params: dict) -> None:
     device = resolve_device(section(params, "train", TrainConfig).device)
     model = load_model(MODEL, exp, method, cfg)
     splits = embed_prepared(model, stage.prepared_dir(exp), method.test_transform(cfg),
-                            ecfg.batch_size, ecfg.workers, device)
+                            ecfg.batch_size, ecfg.workers, device, precision=ecfg.precision,
+                            channels_last=ecfg.channels_last)
     atomic.save_torch(OUT, {"run": run_stamp(exp, cfg), "splits": splits})
     shapes = ", ".join(f"{name} {tuple(s['embeddings'].shape)}" for name, s in splits.items())
     print(f"embed: {shapes} -> {OUT}")

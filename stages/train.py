@@ -1,5 +1,6 @@
 """Stage train: prepared train split -> models/model.pt, with per-epoch DVCLive logs in dvclive/."""
 
+import os
 import time
 from pathlib import Path
 
@@ -7,6 +8,7 @@ from dmlbench import stage
 from dmlbench.config import section
 from dmlbench.experiment import TrainConfig
 from dmlbench.figures import plot_training
+from dmlbench.launch import torchrun, under_torchrun
 from dmlbench.training import train
 
 MODEL = Path("models/model.pt")
@@ -19,8 +21,13 @@ def main(params: dict) -> None:
     exp = stage.experiment(params)
     method, cfg = stage.method_config(params, exp)
     tcfg = section(params, "train", TrainConfig)
+    if tcfg.nproc > 1 and not under_torchrun():
+        torchrun(__file__, tcfg.nproc)  # each process runs this script again, under torchrun
+        return
     start = time.perf_counter()
     history = train(exp, method, cfg, tcfg, stage.prepared_dir(exp), MODEL, LIVE, CHECKPOINT)
+    if os.environ.get("RANK", "0") != "0":  # under torchrun rank 0 alone writes
+        return
     plot_training(history, FIGURE, exp.run_id)
     print(f"train: {exp.run_id}, {len(history)} epochs, {time.perf_counter() - start:.0f} s -> {MODEL}")
 

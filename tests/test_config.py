@@ -87,7 +87,8 @@ def test_plain_makes_tuples_comparable_to_lists():
 
 def test_cgd_needs_positives_and_negatives_in_a_batch():
     params = load_params("params.yaml")
-    with pytest.raises(DmlbenchError, match=r"cgd.classes_per_batch \(16\) and cgd.images_per_class \(1\) must be >= 2"):
+    wanted = r"cgd.classes_per_batch \(16\) and cgd.images_per_class \(1\) must be >= 2"
+    with pytest.raises(DmlbenchError, match=wanted):
         section({"cgd": {**params["cgd"], "images_per_class": 1, "classes_per_batch": 16}}, "cgd", CGDConfig)
 
 
@@ -102,7 +103,7 @@ def test_cgd_descriptor_params_fail_at_stage_start(key, value, message):
 
 
 @pytest.mark.parametrize("key, value, message", [
-    ("method", "cgdd", "unknown method 'cgdd' (choices: cgd)"),
+    ("method", "cgdd", "unknown method 'cgdd' (choices: cgd, normsoftmax)"),
     ("backbone", "resnet99", "unknown backbone 'resnet99' (choices: resnet18, resnet34, resnet50, resnext50)"),
     ("dataset", "imagenet", "unknown dataset 'imagenet' (choices: car, cub, folder, isc, sop, synthetic)"),
     ("crop", "half", "params.yaml: crop = 'half' is not allowed (choices: uncropped, cropped)"),

@@ -19,6 +19,8 @@ def tiny_params() -> dict:
     params["prepare"].update(max_side=40, workers=0)
     params["cgd"].update(epochs=2, classes_per_batch=2, images_per_class=3,
                          train_resize=36, train_crop=32, test_resize=32)
+    params["normsoftmax"].update(feature_dim=32, epochs=1, warmup_epochs=1, classes_per_batch=2, images_per_class=3,
+                                 train_resize=36, train_crop=32, test_resize=36, test_crop=32)
     params["complexity"].update(backbones=[], datasets=[])
     return params
 
@@ -125,3 +127,19 @@ def test_experiment_with_other_params_shows_in_exp_show_and_metrics_diff(repo):
     assert (repo / "metrics/runs/cgd-resnet18-synthetic-uncropped.json").is_file()
     block = (repo / "README.md").read_text().split("<!-- tables:start -->")[1]
     assert "| MG " in block and "| SG " in block
+
+
+@pytest.mark.slow
+def test_normsoftmax_plugs_in_with_dense_and_binary_metrics(repo):
+    sh(repo, sys.executable, "-m", "dvc", "exp", "run", "-S", "method=normsoftmax")
+    record = json.loads((repo / "metrics/runs/normsoftmax-resnet18-synthetic-uncropped.json").read_text())
+    dense, binary = record["metrics"], record["metrics"]["binary"]
+    assert set(binary) == {"recall@1", "recall@2", "recall@4", "recall@8", "map@r", "r_precision"}
+    assert 0 < dense["recall@1"] <= 1 and 0 < binary["recall@1"] <= 1
+    assert record["run"]["warmup_epochs"] == 1 and record["run"]["variant"] == "32-d"
+    # Against the committed CGD demo run, metrics diff lines up the dense keys and adds the binary ones.
+    diff = json.loads(sh(repo, sys.executable, "-m", "dvc", "metrics", "diff", "--json"))["metrics/summary.json"]
+    assert "recall@1" in diff and "binary.recall@1" in diff
+    block = (repo / "README.md").read_text().split("<!-- tables:start -->")[1]
+    rows = [line for line in block.splitlines() if line.startswith("| normsoftmax") and "ResNet18" in line]
+    assert [row.split("|")[5].strip() for row in rows] == ["dense", "binary"]

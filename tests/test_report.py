@@ -24,7 +24,7 @@ def test_recall_table_shows_runs_published_and_dashes():
     table = recall_table("car", [run("car", r1=0.8125)], PUBLISHED)
     lines = table.splitlines()
     assert [c.strip() for c in lines[0].split("|")[1:-1]] == [
-        "Method", "Backbone", "Variant", "Crop", "Source", "R@1", "R@2", "R@4", "R@8", "MAP@R", "R-Prec"]
+        "Method", "Backbone", "Variant", "Crop", "Features", "Source", "R@1", "R@2", "R@4", "R@8", "MAP@R", "R-Prec"]
     body = "\n".join(lines[2:])
     assert "| 81.2 " in body  # 0.8125 -> 81.25 -> '81.2' (round half to even)
     assert "CGD seed, published (best test epoch)" in body and "| 86.4 " in body
@@ -54,3 +54,20 @@ def test_replace_block_needs_markers():
 def test_folder_runs_get_their_own_table():
     assert "Your own images" not in render_tables([run("synthetic")], [], PUBLISHED)
     assert "Your own images (folder)" in render_tables([run("folder")], [], PUBLISHED)
+
+
+def test_binary_features_get_their_own_rows_on_both_sides():
+    published = [{"source": "NormSoftmax seed", "method": "normsoftmax", "recall": {"car": {"uncropped": {
+        "resnet50": {"variant": "2048-d", "values": [86.1, 91.9, 95.4, 97.4], "binary": [85.2, 91.6, 95.2, 97.3]}}}}}]
+    ours = run("car", r1=0.5)
+    ours["run"].update(method="normsoftmax", backbone="resnet50", variant="2048-d", warmup_epochs=1)
+    ours["metrics"]["binary"] = {"recall@1": 0.375, "recall@2": 0.5, "recall@4": 0.625, "recall@8": 0.75,
+                                 "map@r": 0.125, "r_precision": 0.25}
+    lines = recall_table("car", [ours], published).splitlines()[2:]
+    cells = [[c.strip() for c in line.split("|")[1:-1]] for line in lines]
+    assert [(c[4], c[5], c[6]) for c in cells] == [
+        ("dense", "dmlbench, 1+3 epochs, last epoch", "50.0"),
+        ("dense", "NormSoftmax seed, published (best test epoch)", "86.1"),
+        ("binary", "dmlbench, 1+3 epochs, last epoch", "37.5"),
+        ("binary", "NormSoftmax seed, published (best test epoch)", "85.2")]
+    assert cells[2][-2:] == ["12.5", "25.0"]

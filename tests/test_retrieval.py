@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from dmlbench.errors import DmlbenchError
-from dmlbench.retrieval import _stable_top, retrieval_metrics
+from dmlbench.retrieval import retrieval_metrics
 
 
 def reference(query, qlabels, gallery=None, glabels=None, ks=(1, 2, 4, 8)):
@@ -122,14 +122,6 @@ def test_integer_embeddings_with_few_distinct_similarities(seed):
     for chunk_size in (1, 8, 45):
         assert_same(retrieval_metrics(emb, labels, ks=ks, chunk_size=chunk_size),
                     reference(emb, labels, ks=ks))
-
-
-def test_stable_top_equals_numpy_stable_argsort_prefix():
-    gen = torch.Generator().manual_seed(7)
-    sim = torch.randint(-2, 3, (30, 25), generator=gen).float()
-    for k in (1, 5, 25):
-        expected = np.argsort(-sim.numpy(), axis=1, kind="stable")[:, :k]
-        assert np.array_equal(_stable_top(sim, k).numpy(), expected)
 
 
 def test_queries_without_relevant_items_are_misses_and_left_out_of_map():

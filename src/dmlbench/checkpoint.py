@@ -43,11 +43,15 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(path: Path, key: str, progress: Progress, model, optimizer, scheduler, scaler=None) -> None:
-    """Write the full training state atomically (temp file + rename): a kill never leaves half a file."""
+def save_checkpoint(path: Path, key: str, progress: Progress, model, optimization, scaler=None) -> None:
+    """Write the full training state atomically (temp file + rename): a kill never leaves half a file.
+
+    ``optimization`` is a :class:`dmlbench.optimization.Optimization` (optimizers and schedule); ``scaler`` is
+    the fp16 loss scaler (its scale and growth counter must survive a resume), None at other precisions.
+    """
     atomic.save_torch(path, {
         "fingerprint": key, "progress": progress.__dict__, "rng": rng_state(),
-        "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+        "model": model.state_dict(), "optimization": optimization.state_dict(),
         "scaler": scaler.state_dict() if scaler is not None else None,
     })
 
@@ -85,7 +89,10 @@ class SeededBatches:
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
         for step, batch in enumerate(self.batch_sampler):
             if step >= self.start:
-                yield [(index, self._sample_seed(step, slot)) for slot, index in enumerate(batch)]
+                # Under DDP a rank holds a slice of the global batch: seeding by the global slot gives every image
+                # the augmentation it gets in one process.
+                offset = getattr(self.batch_sampler, "offset", 0)
+                yield [(index, self._sample_seed(step, offset + slot)) for slot, index in enumerate(batch)]
 
     def _sample_seed(self, step: int, slot: int) -> int:
         return int(np.random.SeedSequence([self.seed, self.epoch, step, slot]).generate_state(1)[0])

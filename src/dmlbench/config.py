@@ -64,7 +64,8 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         return _coerce(value, inner[0], where)
     if origin is typing.Literal:
         if value not in args:
-            raise DmlbenchError(f"params.yaml: {where} = {value!r} is not allowed (choices: {', '.join(map(str, args))})")
+            choices = ", ".join(map(str, args))
+            raise DmlbenchError(f"params.yaml: {where} = {value!r} is not allowed (choices: {choices})")
         return value
     if origin is tuple:
         if not isinstance(value, (list, tuple)):

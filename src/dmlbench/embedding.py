@@ -9,6 +9,7 @@ from torch.utils.data import DataLoader
 from dmlbench.data.image_dataset import ManifestDataset, class_list
 from dmlbench.data.manifest import read_manifest
 from dmlbench.errors import DmlbenchError
+from dmlbench.precision import autocast, memory_format, resolve_precision, to_device
 
 # Self-retrieval datasets have test.csv; In-shop style datasets have query.csv + gallery.csv.
 EVAL_LAYOUTS = (("test",), ("query", "gallery"))
@@ -23,24 +24,36 @@ def eval_splits(prepared: Path) -> tuple[str, ...]:
 
 
 @torch.no_grad()
-def embed_images(model, dataset, batch_size: int, workers: int, device: torch.device) -> torch.Tensor:
-    """(N, D) float32 L2-normalised embeddings, in dataset order; the model's first output is the embedding."""
-    model.eval().to(device)
+def embed_images(model, dataset, batch_size: int, workers: int, device: torch.device, precision: str = "fp32",
+                 channels_last: bool = False) -> torch.Tensor:
+    """(N, D) float32 L2-normalised embeddings, in dataset order; the model's first output is the embedding.
+
+    ``precision`` is a resolved one (fp32, bf16, fp16): the autocast dtype of the forward pass.
+    """
+    model.eval().to(device, memory_format=memory_format(channels_last))
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
                         pin_memory=device.type == "cuda")
-    chunks = [model(images.to(device, non_blocking=True))[0].float().cpu() for images, _ in loader]
+    chunks = []
+    for images, _ in loader:
+        with autocast(device, precision):
+            embedding = model(to_device(images, device, channels_last))[0]
+        chunks.append(embedding.float().cpu())
     return F.normalize(torch.cat(chunks), dim=1)
 
 
-def embed_prepared(model, prepared: Path, transform, batch_size: int, workers: int,
-                   device: torch.device) -> dict[str, dict]:
-    """Embed each evaluation split: {split: {"embeddings", "labels", "paths"}} with original labels."""
+def embed_prepared(model, prepared: Path, transform, batch_size: int, workers: int, device: torch.device,
+                   precision: str = "fp32", channels_last: bool = False) -> dict[str, dict]:
+    """Embed each evaluation split: {split: {"embeddings", "labels", "paths"}} with original labels.
+
+    ``precision`` is as in params (auto, fp32, bf16, fp16); the defaults reproduce plain fp32 extraction.
+    """
+    precision = resolve_precision(precision, device, "embed.precision")
     out = {}
     for split in eval_splits(prepared):
         rows = read_manifest(prepared / f"{split}.csv")
         dataset = ManifestDataset(prepared, rows, transform, class_list(rows))
         out[split] = {
-            "embeddings": embed_images(model, dataset, batch_size, workers, device),
+            "embeddings": embed_images(model, dataset, batch_size, workers, device, precision, channels_last),
             "labels": torch.tensor([label for _, label in rows]),
             "paths": [path for path, _ in rows],
         }

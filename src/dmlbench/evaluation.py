@@ -21,15 +21,36 @@ def load_embeddings(path: Path, exp: Experiment, cfg) -> dict:
     return saved["splits"]
 
 
-def evaluate_splits(splits: dict, ks: tuple[int, ...], chunk_size: int) -> dict:
-    """Recall@K, MAP@R and R-Precision: test vs itself, or query vs gallery."""
+# feature -> how retrieval_metrics ranks it: dense embeddings by cosine, binary codes (their signs) by Hamming.
+FEATURES = {"dense": "cosine", "binary": "hamming"}
+
+
+def evaluate_splits(splits: dict, ks: tuple[int, ...], chunk_size: int, features: tuple[str, ...] = ("dense",)
+                    ) -> dict:
+    """Recall@K, MAP@R and R-Precision per feature (test vs itself, or query vs gallery).
+
+    Dense metrics are the top-level keys; every other feature's metrics sit under its name, e.g. "binary".
+    """
+    metrics: dict = {}
+    for feature in features:
+        values = _feature_metrics(splits, ks, chunk_size, FEATURES[feature])
+        rounded = {k: round(v, 6) for k, v in values.items()}
+        if feature == "dense":
+            metrics.update(rounded)
+        else:
+            metrics[feature] = rounded
+    if "test" in splits:
+        sizes = {"queries": len(splits["test"]["labels"]), "gallery": len(splits["test"]["labels"]) - 1}
+    else:
+        sizes = {"queries": len(splits["query"]["labels"]), "gallery": len(splits["gallery"]["labels"])}
+    return {"metrics": metrics, **sizes}
+
+
+def _feature_metrics(splits: dict, ks: tuple[int, ...], chunk_size: int, similarity: str) -> dict:
     if "test" in splits:
         test = splits["test"]
-        metrics = retrieval_metrics(test["embeddings"], test["labels"], ks=ks, chunk_size=chunk_size)
-        sizes = {"queries": len(test["labels"]), "gallery": len(test["labels"]) - 1}
-    else:
-        query, gallery = splits["query"], splits["gallery"]
-        metrics = retrieval_metrics(query["embeddings"], query["labels"], gallery["embeddings"],
-                                    gallery["labels"], ks=ks, chunk_size=chunk_size)
-        sizes = {"queries": len(query["labels"]), "gallery": len(gallery["labels"])}
-    return {"metrics": {k: round(v, 6) for k, v in metrics.items()}, **sizes}
+        return retrieval_metrics(test["embeddings"], test["labels"], ks=ks, chunk_size=chunk_size,
+                                 similarity=similarity)
+    query, gallery = splits["query"], splits["gallery"]
+    return retrieval_metrics(query["embeddings"], query["labels"], gallery["embeddings"], gallery["labels"], ks=ks,
+                             chunk_size=chunk_size, similarity=similarity)

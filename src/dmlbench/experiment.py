@@ -61,8 +61,17 @@ class PrepareConfig:
     skip_corrupt: bool = False  # true: skip missing/corrupt images and list them in skipped.csv
 
     def __post_init__(self) -> None:
-        require(self.max_side is None or self.max_side >= 32, f"prepare.max_side must be >= 32 or null, got {self.max_side}")
+        require(self.max_side is None or self.max_side >= 32,
+                f"prepare.max_side must be >= 32 or null, got {self.max_side}")
         require(self.workers >= 0, f"prepare.workers must be >= 0, got {self.workers}")
+
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def check_precision(value: str, where: str) -> None:
+    """One error line for a precision that is not one of PRECISIONS."""
+    require(value in PRECISIONS, f"{where} must be one of {', '.join(PRECISIONS)}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -74,25 +83,34 @@ class TrainConfig:
     pretrained: bool
     deterministic: bool  # torch.use_deterministic_algorithms: bit-reproducible GPU runs, somewhat slower
     checkpoint_every_steps: int  # also checkpoint every N batches (0: only at the end of each epoch)
+    precision: str = "auto"  # autocast dtype; auto: bf16 on a GPU that has it, else fp16 + loss scaling; CPU fp32
+    channels_last: bool = True  # NHWC images and weights (faster convolutions on GPU tensor cores)
+    compile: bool = False  # torch.compile the forward (minutes of compiling first; pays off on long GPU runs)
+    nproc: int = 1  # > 1: the train stage runs under torchrun with this many DDP processes (one per GPU)
 
     def __post_init__(self) -> None:
         require(self.workers >= 0, f"train.workers must be >= 0, got {self.workers}")
+        require(self.nproc >= 1, f"train.nproc must be >= 1, got {self.nproc}")
         require(self.checkpoint_every_steps >= 0,
                 f"train.checkpoint_every_steps must be >= 0, got {self.checkpoint_every_steps}")
         require(self.device in ("auto", "cpu") or self.device.startswith("cuda"),
                 f"train.device must be auto, cpu or cuda[:N], got {self.device!r}")
+        check_precision(self.precision, "train.precision")
 
 
 @dataclass(frozen=True)
 class EmbedConfig:
-    """Batch size and loader processes of embedding extraction."""
+    """Batch size, loader processes, autocast precision and memory format of embedding extraction."""
 
     batch_size: int
     workers: int
+    precision: str = "auto"  # as train.precision, for inference (no loss scaling); fp32 for exact embeddings
+    channels_last: bool = True
 
     def __post_init__(self) -> None:
         require(self.batch_size >= 1, f"embed.batch_size must be >= 1, got {self.batch_size}")
         require(self.workers >= 0, f"embed.workers must be >= 0, got {self.workers}")
+        check_precision(self.precision, "embed.precision")
 
 
 @dataclass(frozen=True)

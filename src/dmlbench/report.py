@@ -34,9 +34,13 @@ def percent(value: float | None) -> str:
 
 
 def recall_table(dataset: str, runs: list[dict], published: list[dict]) -> str:
-    """One dataset: dmlbench runs (and "—" rows for seed cells not run yet) beside the seeds' numbers."""
+    """One dataset: dmlbench runs (and "—" rows for seed cells not run yet) beside the seeds' numbers.
+
+    A method with binary codes (NormSoftmax) gets a dense and a binary row for each side.
+    """
     ks = RECALL_KS[dataset]
-    header = ["Method", "Backbone", "Variant", "Crop", "Source", *[f"R@{k}" for k in ks], "MAP@R", "R-Prec"]
+    header = ["Method", "Backbone", "Variant", "Crop", "Features", "Source", *[f"R@{k}" for k in ks], "MAP@R",
+              "R-Prec"]
     ours = {(r["run"]["method"], r["run"]["backbone"], r["run"]["crop"]): r
             for r in runs if r["run"]["dataset"] == dataset}
     theirs = {(seed["method"], backbone, crop): (seed, cell)
@@ -44,23 +48,37 @@ def recall_table(dataset: str, runs: list[dict], published: list[dict]) -> str:
               for backbone, cell in cells.items()}
     rows = []
     for key in sorted(set(ours) | set(theirs)):
+        run, (seed, cell) = ours.get(key), theirs.get(key, (None, None))
         method, backbone, crop = key
-        name = BACKBONE_TITLES.get(backbone, backbone)
-        run = ours.get(key)
-        if run:
-            m = run["metrics"]
-            rows.append([method, name, run["run"].get("variant", ""), crop,
-                         f"dmlbench, {run['run']['epochs']} epochs, {run['run']['selection']}",
-                         *[percent(m.get(f"recall@{k}")) for k in ks], percent(m.get("map@r")),
-                         percent(m.get("r_precision"))])
-        else:
-            rows.append([method, name, theirs[key][1]["variant"], crop, "dmlbench (not run)",
-                         *[MISSING] * (len(ks) + 2)])
-        if key in theirs:
-            seed, cell = theirs[key]
-            rows.append([method, name, cell["variant"], crop, f"{seed['source']}, published (best test epoch)",
-                         *[f"{v:.1f}" for v in cell["values"]], MISSING, MISSING])
+        variant = run["run"].get("variant", "") if run else cell["variant"]
+        lead = [method, BACKBONE_TITLES.get(backbone, backbone), variant, crop]
+        for feature in _features(run, cell):
+            rows.append(lead + [feature, *_our_cells(run, feature, ks)])
+            if cell is not None:
+                values = cell["values"] if feature == "dense" else cell.get(feature)
+                shown = [f"{v:.1f}" for v in values] if values else [MISSING] * len(ks)
+                rows.append(lead + [feature, f"{seed['source']}, published (best test epoch)", *shown, MISSING,
+                                    MISSING])
     return tabulate(rows, header, tablefmt="github", disable_numparse=True)
+
+
+def _features(run: dict | None, cell: dict | None) -> list[str]:
+    """dense first, then every extra feature (e.g. binary) that the run measured or the seed published."""
+    extra = {k for k, v in (run or {}).get("metrics", {}).items() if isinstance(v, dict)}
+    extra |= {k for k in (cell or {}) if k not in ("variant", "values")}
+    return ["dense", *sorted(extra)]
+
+
+def _our_cells(run: dict | None, feature: str, ks) -> list[str]:
+    """Source + recall/MAP@R/R-Precision cells of our run for ``feature``; dashes when not run."""
+    if run is None:
+        return ["dmlbench (not run)", *[MISSING] * (len(ks) + 2)]
+    metrics = run["metrics"] if feature == "dense" else run["metrics"].get(feature, {})
+    warmup = run["run"].get("warmup_epochs", 0)
+    epochs = f"{warmup}+{run['run']['epochs']}" if warmup else run["run"]["epochs"]
+    source = f"dmlbench, {epochs} epochs, {run['run']['selection']}"
+    return [source, *[percent(metrics.get(f"recall@{k}")) for k in ks], percent(metrics.get("map@r")),
+            percent(metrics.get("r_precision"))]
 
 
 def complexity_table(measured: list[dict], published: list[dict]) -> str:

@@ -1,48 +1,103 @@
-"""Exact, chunked k-NN retrieval metrics over L2-normalised embeddings (cosine = dot product).
+"""Exact, chunked k-NN retrieval metrics: cosine over L2-normalised embeddings, or Hamming over their signs.
 
 Ranking convention, used by every metric: a stable sort by descending similarity, ties broken by
 ascending gallery index (what numpy.argsort(-sim, kind="stable") gives). In self-retrieval mode
 (no gallery) the query itself is removed by index, never by value, so a duplicate image stays.
-Memory per chunk of queries is O(chunk_size x gallery size); the full Q x G matrix never exists.
+Memory is O(chunk_size x gallery size); the full Q x G matrix never exists.
 """
 
+import math
 from typing import Sequence
 
 import torch
 
 from dmlbench.errors import DmlbenchError
+from dmlbench.retrieval_ranks import Ranks, cross_ranks, self_ranks
+
+SIMILARITIES = ("cosine", "hamming")
+TILE_CAP = 4096
 
 
 def retrieval_metrics(query: torch.Tensor, query_labels: torch.Tensor,
                       gallery: torch.Tensor | None = None, gallery_labels: torch.Tensor | None = None,
-                      ks: Sequence[int] = (1, 2, 4, 8), chunk_size: int = 1024) -> dict[str, float]:
+                      ks: Sequence[int] = (1, 2, 4, 8), chunk_size: int = 1024,
+                      similarity: str = "cosine") -> dict[str, float]:
     """Recall@K for each K, MAP@R and R-Precision, as fractions in [0, 1]; no gallery = self-retrieval.
 
+    similarity: "cosine" (dot product of the given, already normalised embeddings) or "hamming" (codes
+    sign(x), 0 counting as +1, ranked by ascending Hamming distance = descending dot product of the +-1 codes).
     Queries with no relevant item count as misses for Recall@K and are left out of MAP@R and
-    R-Precision (which are 0.0 if no query has a relevant item).
+    R-Precision (which are 0.0 if no query has a relevant item). chunk_size bounds the working memory to
+    about chunk_size x gallery similarities.
     """
     self_mode = gallery is None
     if self_mode:
         gallery, gallery_labels = query, query_labels
-    _validate(query, query_labels, gallery, gallery_labels, ks, chunk_size, self_mode)
-    hits = [0] * len(ks)
-    ap_sum = rp_sum = 0.0
-    counted = 0
-    for start in range(0, len(query), chunk_size):
-        q, ql = query[start:start + chunk_size], query_labels[start:start + chunk_size]
-        sim, rel = _similarities(q, ql, gallery, gallery_labels, start if self_mode else None)
-        rank = _first_relevant_rank(sim, rel).cpu()
-        hits = [h + int((rank < k).sum()) for h, k in zip(hits, ks)]
-        ap, rp = _ap_and_rp_at_r(sim, rel)
-        ap_sum, rp_sum, counted = ap_sum + ap.sum().item(), rp_sum + rp.sum().item(), counted + len(ap)
-    metrics = {f"recall@{k}": h / len(query) for k, h in zip(ks, hits)}
-    metrics["map@r"] = ap_sum / counted if counted else 0.0
-    metrics["r_precision"] = rp_sum / counted if counted else 0.0
-    return metrics
+    _validate(query, query_labels, gallery, gallery_labels, ks, chunk_size, self_mode, similarity)
+    tally = _Tally(ks)
+    for ranks in _ranks(_features(query, similarity), query_labels.long(),
+                        None if self_mode else _features(gallery, similarity), gallery_labels.long(),
+                        max(ks), chunk_size):
+        tally.add(ranks, chunk_size)
+    return tally.metrics(len(query))
 
 
-def _validate(query, query_labels, gallery, gallery_labels, ks, chunk_size, self_mode: bool) -> None:
+def _ranks(query, labels, gallery, gallery_labels, max_k: int, chunk_size: int):
+    """The queries' Ranks: in one piece by symmetric blocks (self-retrieval), else per chunk of queries."""
+    if gallery is None:
+        ranks = self_ranks(query, labels, _tile(chunk_size, len(query)), max_k)
+        if ranks is not None:
+            return [ranks]
+    self_mode = gallery is None
+    return cross_ranks(query, labels, query if self_mode else gallery, gallery_labels, chunk_size, max_k, self_mode)
+
+
+def _tile(chunk_size: int, n: int) -> int:
+    """Side of the square self-retrieval blocks: within the chunk_size x n memory budget, capped near where
+    larger blocks stop speeding up the matrix product."""
+    return min(max(chunk_size, math.isqrt(chunk_size * n)), TILE_CAP)
+
+
+def _features(x: torch.Tensor, similarity: str) -> torch.Tensor:
+    """float32 vectors whose dot products are the similarities; those of +-1 codes are exact integers."""
+    if similarity == "hamming":
+        return (x >= 0).float() * 2 - 1
+    return x.float()
+
+
+class _Tally:
+    """Running sums of Recall@K hits, AP@R and R-Precision over blocks of queries."""
+
+    def __init__(self, ks: Sequence[int]):
+        self.ks, self.hits, self.ap, self.rp, self.counted = ks, [0] * len(ks), 0.0, 0.0, 0
+
+    def add(self, st: Ranks, block: int) -> None:
+        """Add the queries of st, `block` rows at a time to bound memory."""
+        for a in range(0, len(st.r), block):
+            self._add_rows(st.rows(a, a + block))
+
+    def _add_rows(self, st: Ranks) -> None:
+        has = st.r > 0
+        self.hits = [h + int(((st.beaten[:, 0] < k) & has).sum()) for h, k in zip(self.hits, self.ks)]
+        position = torch.arange(st.beaten.shape[1])
+        rank = st.beaten + position  # 0-based rank of each relevant item
+        inside = rank < st.r[:, None]  # within the top R (padding never is: its position is >= R)
+        r = st.r[has].double()
+        self.ap += (((position + 1) / (rank + 1).double() * inside).sum(dim=1)[has] / r).sum().item()
+        self.rp += (inside.sum(dim=1)[has] / r).sum().item()
+        self.counted += int(has.sum())
+
+    def metrics(self, n_queries: int) -> dict[str, float]:
+        metrics = {f"recall@{k}": h / n_queries for k, h in zip(self.ks, self.hits)}
+        metrics["map@r"] = self.ap / self.counted if self.counted else 0.0
+        metrics["r_precision"] = self.rp / self.counted if self.counted else 0.0
+        return metrics
+
+
+def _validate(query, query_labels, gallery, gallery_labels, ks, chunk_size, self_mode: bool, similarity) -> None:
     """One clear DmlbenchError for inputs that cannot give meaningful metrics."""
+    if similarity not in SIMILARITIES:
+        raise DmlbenchError(f"unknown similarity {similarity!r} (choices: {', '.join(SIMILARITIES)})")
     if gallery_labels is None:
         raise DmlbenchError("gallery embeddings were given without gallery labels: pass both or neither")
     if query.ndim != 2 or gallery.ndim != 2 or query.shape[1] != gallery.shape[1]:
@@ -62,54 +117,3 @@ def _validate(query, query_labels, gallery, gallery_labels, ks, chunk_size, self
         raise DmlbenchError(f"Recall@{max(ks)} asked, but the gallery has {len(gallery)} images, so each "
                             f"query searches only {candidates}{besides}: lower the K list or use a "
                             f"larger test set")
-
-
-def _similarities(q, ql, gallery, gallery_labels, self_offset: int | None):
-    """(c, G) cosine similarities and relevance; in self mode the own column is -inf and irrelevant."""
-    sim = q.float() @ gallery.float().T
-    rel = ql[:, None] == gallery_labels[None, :]
-    if self_offset is not None:
-        # -inf ranks the query last and never ties a real similarity, so no count below includes it.
-        rows = torch.arange(len(q), device=sim.device)
-        sim[rows, rows + self_offset] = float("-inf")
-        rel[rows, rows + self_offset] = False
-    return sim, rel
-
-
-def _first_relevant_rank(sim: torch.Tensor, rel: torch.Tensor) -> torch.Tensor:
-    """0-based stable rank of each query's first relevant item (int64 max when it has none), by counting."""
-    best = torch.where(rel, sim, float("-inf")).amax(dim=1, keepdim=True)  # (c, 1)
-    # argmax returns the first maximal position, i.e. the lowest index among the best relevant items.
-    first = (rel & (sim == best)).to(torch.uint8).argmax(dim=1, keepdim=True)
-    index = torch.arange(sim.shape[1], device=sim.device)[None, :]
-    rank = ((sim > best) | ((sim == best) & (index < first))).sum(dim=1)
-    return torch.where(rel.any(dim=1), rank, torch.full_like(rank, torch.iinfo(rank.dtype).max))
-
-
-def _stable_top(sim: torch.Tensor, k: int) -> torch.Tensor:
-    """(c, k) gallery indices of the first k items of each row in the stable (-sim, index) order."""
-    threshold = sim.topk(k, dim=1).values[:, -1:]  # k-th largest value; topk's choice among ties is arbitrary
-    above = sim > threshold  # every item strictly above the k-th value is in the top k
-    tied = sim == threshold
-    # Fill the remaining slots with the tied items of lowest index.
-    slots = k - above.sum(dim=1, keepdim=True, dtype=torch.int32)
-    wanted = tied & (tied.cumsum(dim=1, dtype=torch.int32) <= slots)
-    # nonzero walks row-major, so each row's k selected indices come out ascending.
-    index = (above | wanted).nonzero()[:, 1].view(len(sim), k)
-    # A stable sort by value over index-ascending entries yields the (-sim, index) order.
-    order = sim.gather(1, index).sort(dim=1, descending=True, stable=True).indices
-    return index.gather(1, order)
-
-
-def _ap_and_rp_at_r(sim: torch.Tensor, rel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Float64 CPU AP@R and R-Precision of the queries with R >= 1 relevant items (others dropped)."""
-    r = rel.sum(dim=1).cpu()
-    k = max(int(r.max()), 1)
-    # The stable top-R is the length-R prefix of the stable top-R_max, so one topk serves the chunk.
-    ranked_rel = rel.gather(1, _stable_top(sim, k)).cpu()
-    position = torch.arange(1, k + 1)[None, :]
-    ranked_rel &= position <= r[:, None]  # positions past a query's own R do not count
-    found = ranked_rel.cumsum(dim=1).double()
-    ap = (ranked_rel * found / position).sum(dim=1)
-    keep = r > 0
-    return ap[keep] / r[keep], found[keep, -1] / r[keep]

@@ -56,7 +56,8 @@ def test_cars_missing_and_unreadable_mat_name_the_file(tmp_path):
     one_line(err)
     kit = write_fake_cars_devkit(tmp_path / "kit")
     (kit / "cars_test_annos_withlabels.mat").unlink()
-    with pytest.raises(DmlbenchError, match=re.escape(f"missing annotation file {kit / 'cars_test_annos_withlabels.mat'}")):
+    missing = kit / "cars_test_annos_withlabels.mat"
+    with pytest.raises(DmlbenchError, match=re.escape(f"missing annotation file {missing}")):
         read_cars(kit, expected=None)
     (tmp_path / "empty").mkdir()
     with pytest.raises(DmlbenchError, match="missing annotation file .*cars_annos.mat: expected layout"):
@@ -103,7 +104,8 @@ def test_inshop_roles_labels_and_image_folder(tmp_path, flat):
     records = read_inshop(root, expected={"train": 12, "query": 6, "gallery": 6, "train classes": 3})
     assert Counter(r.split for r in records) == {"train": 12, "query": 6, "gallery": 6}
     assert {r.label for r in records if r.split == "train"} == {1, 2, 3}
-    assert {r.label for r in records if r.split == "query"} == {r.label for r in records if r.split == "gallery"} == {4, 5, 6}
+    query = {r.label for r in records if r.split == "query"}
+    assert query == {r.label for r in records if r.split == "gallery"} == {4, 5, 6}
     assert records[0].path == ("" if flat else "Img/") + "img/MEN/Denim/id_00000001/01_1_front.jpg"
     assert all((root / r.path).is_file() for r in records)
     with pytest.raises(DmlbenchError, match="expected train 25,882, query 14,218, gallery 12,612"):

@@ -1,7 +1,7 @@
 """P x K batch sampler: P classes, K images each, deterministic per (seed, epoch)."""
 
 from collections import defaultdict
-from typing import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 from torch.utils.data import Sampler
@@ -18,6 +18,7 @@ class PxKSampler(Sampler[list[int]]):
 
     def __init__(self, labels: Sequence[int], classes_per_batch: int, images_per_class: int,
                  num_batches: int | None, seed: int):
+        self.labels = list(labels)
         self.by_class = indices_by_class(labels)
         self.p, self.k, self.seed, self.epoch = classes_per_batch, images_per_class, seed, 0
         self.batch_size = classes_per_batch * images_per_class
@@ -31,6 +32,12 @@ class PxKSampler(Sampler[list[int]]):
         """Select the epoch whose batches ``__iter__`` yields (like DistributedSampler)."""
         self.epoch = epoch
 
+    def for_rank(self, rank: int, world_size: int) -> "PxKSampler":
+        """The same batches split over ``world_size`` processes: this one's share (itself in one process)."""
+        if world_size == 1:
+            return self
+        return DistributedPxKSampler(self.labels, self.p, self.k, self.num_batches, self.seed, rank, world_size)
+
     def __len__(self) -> int:
         return self.num_batches
 
@@ -38,6 +45,30 @@ class PxKSampler(Sampler[list[int]]):
         rng = np.random.default_rng([self.seed, self.epoch])
         for _ in range(self.num_batches):
             yield pack_groups(shuffled_k_groups(self.by_class, self.k, rng), self.batch_size)
+
+
+
+class DistributedPxKSampler(PxKSampler):
+    """This rank's share of each batch :class:`PxKSampler` yields: the ``rank``-th of ``world_size`` equal slices.
+
+    Every rank draws the same global batch (same labels, P, K, seed, epoch) and keeps its contiguous slice, so
+    the slices concatenated in rank order are exactly the single-process batch and all have P*K/W indices (as
+    all_gather needs). When every class in the batch gives K images, the slice boundaries fall between
+    K-groups: each rank holds P/W whole classes. A class with fewer than K images shifts the later groups, and
+    then one class may straddle two ranks; the whole-batch losses see the gathered batch, so they are unchanged.
+    """
+
+    def __init__(self, labels: Sequence[int], classes_per_batch: int, images_per_class: int,
+                 num_batches: int | None, seed: int, rank: int, world_size: int):
+        _validate_ranks(classes_per_batch, rank, world_size)
+        super().__init__(labels, classes_per_batch, images_per_class, num_batches, seed)
+        self.rank, self.world_size = rank, world_size
+        self.per_rank = self.batch_size // world_size
+        self.offset = rank * self.per_rank  # position of this rank's first index in the global batch
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for batch in super().__iter__():
+            yield batch[self.offset: self.offset + self.per_rank]
 
 
 def shuffled_k_groups(by_class: dict[int, list[int]], k: int, rng: np.random.Generator) -> Iterator[list[int]]:
@@ -91,3 +122,13 @@ def _validate(by_class: dict[int, list[int]], n: int, p: int, k: int) -> None:
         raise DmlbenchError(f"only {with_pairs} of the {len(by_class)} training classes have 2 or more images; "
                             f"batch-hard triplet needs positives in at least 2 classes: use a training split "
                             f"with more images per class")
+
+
+def _validate_ranks(p: int, rank: int, world: int) -> None:
+    if world < 1 or not 0 <= rank < world:
+        raise DmlbenchError(f"rank {rank} of world size {world} is impossible: need world size >= 1 and "
+                            f"0 <= rank < world size (torchrun sets both)")
+    if p % world:
+        lower = max(m for m in range(1, world + 1) if p % m == 0)
+        raise DmlbenchError(f"classes_per_batch {p} must be divisible by the number of processes {world}: "
+                            f"set classes_per_batch to a multiple of {world}, or run {lower} processes")

@@ -10,6 +10,7 @@ from dmlbench.data.transforms import test_preset, train_preset
 from dmlbench.losses.smoothed_ce import label_smoothed_cross_entropy
 from dmlbench.losses.triplet import batch_hard_triplet
 from dmlbench.models.cgd import CGD, check_descriptors
+from dmlbench.optimization import Optimization
 
 
 @dataclass(frozen=True)
@@ -60,12 +61,11 @@ def loss(cfg: CGDConfig, outputs: tuple[torch.Tensor, torch.Tensor], labels: tor
     return {"loss": classification + triplet, "classification": classification, "triplet": triplet}
 
 
-def build_optimizer(cfg: CGDConfig, model: torch.nn.Module) -> tuple:
-    """Adam without weight decay; MultiStepLR at int(fraction x epochs), stepped once per epoch."""
+def build_optimizer(cfg: CGDConfig, model: torch.nn.Module) -> Optimization:
+    """Adam without weight decay; MultiStepLR at int(fraction x epochs), stepped once per epoch; no warm-up."""
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     milestones = [int(f * cfg.epochs) for f in cfg.lr_milestones]
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=cfg.lr_gamma)
-    return optimizer, scheduler
+    return Optimization(optimizer, torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=cfg.lr_gamma))
 
 
 def batch_sampler(cfg: CGDConfig, labels: list[int], seed: int) -> PxKSampler:

@@ -1,0 +1,45 @@
+"""The NormSoftmax network: ResNet (standard strides, avgpool) -> layer norm -> Linear -> L2; cosine classifier."""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dmlbench.models.backbones import backbone_channels, build_backbone
+
+
+class CosineClassifier(nn.Module):
+    """Logits = cosine between the (normalised) embedding and each L2-normalised class weight row, no bias.
+
+    A module holding a bare Parameter, as the seed's: the 2020 thop rules count its FLOPs as 0.
+    """
+
+    def __init__(self, feature_dim: int, num_classes: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(num_classes, feature_dim))
+        nn.init.xavier_uniform_(self.weight)  # the scale does not matter: rows are normalised in forward
+
+    def forward(self, embedding: torch.Tensor) -> torch.Tensor:
+        return embedding @ F.normalize(self.weight, dim=1).T
+
+
+class NormSoftmax(nn.Module):
+    """forward(x) -> (embedding (B, feature_dim), L2-normalised; cosine logits (B, num_classes))."""
+
+    def __init__(self, backbone: str, feature_dim: int, num_classes: int, pretrained: bool):
+        super().__init__()
+        net = build_backbone(backbone, pretrained)
+        self.trunk = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3,
+                                   net.layer4, net.avgpool)
+        self.embedding = nn.Linear(backbone_channels(backbone), feature_dim)
+        self.classifier = CosineClassifier(feature_dim, num_classes)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pooled = torch.flatten(self.trunk(x), 1)  # (B, C)
+        # Layer norm without affine parameters: zero mean, unit variance per image, before the embedding layer.
+        normed = F.layer_norm(pooled, pooled.shape[1:])
+        embedding = F.normalize(self.embedding(normed), dim=1)
+        return embedding, self.classifier(embedding)
+
+    def head_parameters(self) -> list[nn.Parameter]:
+        """The embedding layer and the classifier: what the warm-up epoch trains."""
+        return [*self.embedding.parameters(), *self.classifier.parameters()]

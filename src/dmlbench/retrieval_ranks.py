@@ -1,0 +1,205 @@
+"""The engine behind retrieval.py: the rank of every relevant item of every query, counted block by block.
+
+Recall@K needs the rank of a query's best relevant item and MAP@R / R-Precision the ranks of those within the
+top R, so no list is ever sorted: each query knows its relevant items (in ranked order) and counts the other
+items that rank before each of them. A block costs one pass (its row maxima) beyond the matrix product; only
+rows holding an item that could still move a relevant item within the top R (or the best one below max K)
+look closer. In self-retrieval the items are regrouped so that every class lies in one diagonal block, and
+each off-diagonal block is computed once and read both ways, which halves the matrix products.
+"""
+
+from dataclasses import dataclass
+
+import torch
+
+INF = float("inf")
+SEGMENT = 32  # row segment whose maximum is checked first: a block costs one pass beyond its product
+COMPARE_BUDGET = 1 << 15  # (candidate x relevant item) comparisons per step: small steps stay single-threaded
+
+
+@dataclass
+class Ranks:
+    """Per query: its relevant items in ranked order, and how many other items rank before each.
+
+    Counts are exact for relevant items within the top R and for the best one below max K; past that they
+    only grow, which is all the metrics need to know.
+    """
+
+    pos_val: torch.Tensor  # (n, P) similarities in the (-similarity, gallery index) order; -inf pads
+    pos_idx: torch.Tensor  # (n, P) gallery indices
+    r: torch.Tensor  # (n,) number of relevant items, R
+    beaten: torch.Tensor  # (n, P) int64 non-relevant items ranked before each relevant item
+    threshold: torch.Tensor  # (n,) similarity below which no item matters any more; +inf: settled
+
+    @classmethod
+    def empty(cls, n: int, p: int) -> "Ranks":
+        return cls(torch.full((n, p), -INF), torch.zeros(n, p, dtype=torch.long),
+                   torch.zeros(n, dtype=torch.long), torch.zeros(n, p, dtype=torch.long), torch.full((n,), INF))
+
+    def rows(self, a: int, b: int) -> "Ranks":
+        return Ranks(self.pos_val[a:b], self.pos_idx[a:b], self.r[a:b], self.beaten[a:b], self.threshold[a:b])
+
+
+def relevant_columns(row_labels: torch.Tensor, col_labels: torch.Tensor):
+    """(n, widest class) columns sharing each row's label, ascending per row, and a mask of the real ones."""
+    order = col_labels.argsort(stable=True)  # by label, then by column
+    sorted_labels = col_labels[order]
+    lo = torch.searchsorted(sorted_labels, row_labels)
+    count = torch.searchsorted(sorted_labels, row_labels, right=True) - lo
+    offset = torch.arange(max(int(count.max()), 1))
+    return order[(lo[:, None] + offset).clamp(max=len(order) - 1)], offset < count[:, None]
+
+
+def take_relevant(st: Ranks, start: int, sim: torch.Tensor, where, valid, cols, max_k: int, self_cols=None) -> None:
+    """Record sim's relevant entries (where[valid]) in st, then hide them and each row's own item with -inf.
+
+    cols: ascending gallery index of each column; self_cols: the column of each row's own item, if any.
+    """
+    if self_cols is not None:
+        valid = valid & (where != self_cols[:, None])
+        sim[torch.arange(len(sim)), self_cols] = -INF
+    values = sim.gather(1, where).masked_fill_(~valid, -INF)
+    # A stable sort of column-ascending entries gives the (-similarity, index) order.
+    values, by_rank = values.sort(dim=1, descending=True, stable=True)
+    p, rows = min(values.shape[1], st.pos_val.shape[1]), torch.arange(start, start + len(sim))
+    st.pos_val[rows, :p], st.pos_idx[rows, :p] = values[:, :p], cols[where.gather(1, by_rank[:, :p])]
+    st.r[rows] = valid.sum(dim=1)
+    st.threshold[rows] = _threshold(st, rows, max_k)
+    sim[torch.arange(len(sim))[:, None].expand_as(where)[valid], where[valid]] = -INF
+
+
+def absorb(st: Ranks, start: int, sim: torch.Tensor, cols: torch.Tensor, max_k: int) -> None:
+    """Count the items of block sim, none relevant, that rank before the relevant items of its rows.
+
+    Row i of sim (which may be a transposed view) is query start + i of st; cols: gallery index of each column.
+    """
+    query, candidate, values = _candidates(sim, st.threshold[start:start + len(sim)])
+    if not len(query):
+        return
+    rows, local = torch.unique(query, return_inverse=True)
+    rows += start
+    _count(st, rows, local, values, cols[candidate])
+    st.threshold[rows] = _threshold(st, rows, max_k)
+
+
+def _candidates(sim: torch.Tensor, threshold: torch.Tensor):
+    """(row, column, value) of the entries of sim >= their row's threshold."""
+    width = sim.shape[1]
+    whole = width - width % SEGMENT
+    found = [_segment_candidates(sim[:, :whole], threshold)] if whole else []
+    if whole < width:
+        row, col = torch.nonzero(sim[:, whole:] >= threshold[:, None], as_tuple=True)
+        found.append((row, col + whole, sim[row, col + whole]))
+    return tuple(torch.cat(parts) for parts in zip(*found))
+
+
+def _segment_candidates(sim: torch.Tensor, threshold: torch.Tensor):
+    """_candidates for a width that SEGMENT divides: segment maxima (one pass, a small output) say where to look,
+    so no compare-and-nonzero runs over the whole block."""
+    segments = sim.unflatten(1, (-1, SEGMENT))
+    if sim.stride(1) == 1:
+        peaks = segments.amax(dim=2)
+    else:  # a transposed block: reduce over slabs of rows, along memory order
+        peaks = sim.T.unflatten(0, (-1, SEGMENT)).amax(dim=1).T
+    row, segment = torch.nonzero(peaks >= threshold[:, None], as_tuple=True)
+    values = segments[row, segment]  # (hot segments, SEGMENT)
+    hit, offset = torch.nonzero(values >= threshold[row, None], as_tuple=True)
+    return row[hit], segment[hit] * SEGMENT + offset, values[hit, offset]
+
+
+def _threshold(st: Ranks, rows: torch.Tensor, max_k: int) -> torch.Tensor:
+    """Per row, the similarity below which no item can matter any more (+inf: the query is settled).
+
+    That is the last relevant item still within the top R, else the best one while it is below max K.
+    """
+    beaten, pos_val, r = st.beaten[rows], st.pos_val[rows], st.r[rows]
+    position = torch.arange(beaten.shape[1])
+    last = (beaten + position < r[:, None]).sum(dim=1) - 1  # those within the top R are a prefix
+    threshold = pos_val.gather(1, last.clamp(min=0)[:, None]).squeeze(1)
+    open_recall = (r > 0) & (beaten[:, 0] < max_k)
+    return torch.where(last >= 0, threshold, torch.where(open_recall, pos_val[:, 0], INF))
+
+
+def _count(st: Ranks, rows: torch.Tensor, entry_row, values: torch.Tensor, index: torch.Tensor) -> None:
+    """Add candidates (row of `rows`, value, gallery index) to the counts of the relevant items they precede."""
+    p = st.pos_val.shape[1]
+    ahead = torch.zeros(len(rows) * (p + 1), dtype=torch.long)  # per row: candidates with j relevant items ahead
+    step = max(1, COMPARE_BUDGET // p)
+    for a in range(0, len(values), step):
+        local, value, idx = entry_row[a:a + step], values[a:a + step, None], index[a:a + step, None]
+        pos_val, pos_idx = st.pos_val[rows[local]], st.pos_idx[rows[local]]
+        j = ((pos_val > value) | ((pos_val == value) & (pos_idx < idx))).sum(dim=1)
+        ahead += torch.bincount(local * (p + 1) + j, minlength=len(ahead))
+    # A candidate with j relevant items ahead of it ranks before relevant items j, j + 1, ...
+    st.beaten[rows] += ahead.view(-1, p + 1).cumsum(dim=1)[:, :p]
+
+
+def self_ranks(x: torch.Tensor, labels: torch.Tensor, tile: int, max_k: int) -> Ranks | None:
+    """Ranks of every item against all others (rows in a regrouped order), or None if a class outgrows a tile."""
+    tiles = _class_tiles(labels, tile)
+    if tiles is None:
+        return None
+    spans, perm, largest = tiles
+    x, labels = x[perm], labels[perm]
+    st = Ranks.empty(len(x), max(largest - 1, 1))
+    widest = max(b - a for a, b in spans)
+    buffer = torch.empty(widest * _aligned(widest))  # one block's memory, reused: no page faults
+    # Diagonal blocks first: they hold every relevant item, so each query knows its own before the rest.
+    for a, b in spans:
+        sim = _product(x[a:b], x[a:b], buffer)
+        where, valid = relevant_columns(labels[a:b], labels[a:b])
+        take_relevant(st, a, sim, where, valid, perm[a:b], max_k, torch.arange(b - a))
+        absorb(st, a, sim, perm[a:b], max_k)
+    for i, (a, b) in enumerate(spans):
+        for c, d in spans[i + 1:]:
+            sim = _product(x[a:b], x[c:d], buffer)  # read as rows for queries a:b, as columns for c:d
+            absorb(st, a, sim, perm[c:d], max_k)
+            absorb(st, c, sim.T, perm[a:b], max_k)
+    return st
+
+
+def _product(rows: torch.Tensor, cols: torch.Tensor, buffer: torch.Tensor) -> torch.Tensor:
+    """rows @ cols.T in (the front of) buffer, its rows 64-byte aligned: an odd row stride slows the BLAS
+    product by a third or more."""
+    stride = _aligned(len(cols))
+    return torch.mm(rows, cols.T, out=buffer[:len(rows) * stride].view(len(rows), stride)[:, :len(cols)])
+
+
+def _aligned(width: int) -> int:
+    """width rounded up to 16 floats (64 bytes)."""
+    return -(-width // 16) * 16
+
+
+def cross_ranks(query, query_labels, gallery, gallery_labels, chunk: int, max_k: int, self_mode: bool):
+    """Yield the Ranks of each chunk of queries against the whole gallery; self_mode excludes query i as
+    gallery item i."""
+    cols = torch.arange(len(gallery))
+    buffer = torch.empty(min(chunk, len(query)) * _aligned(len(gallery)))  # reused: no page faults per chunk
+    for start in range(0, len(query), chunk):
+        sim = _product(query[start:start + chunk], gallery, buffer)
+        where, valid = relevant_columns(query_labels[start:start + chunk], gallery_labels)
+        st = Ranks.empty(len(sim), where.shape[1])
+        own = torch.arange(start, start + len(sim)) if self_mode else None
+        take_relevant(st, 0, sim, where, valid, cols, max_k, own)
+        # Column slices in turn: thresholds rise as the blocks go, so later slices have fewer candidates.
+        for a in range(0, len(gallery), chunk):
+            absorb(st, 0, sim[:, a:a + chunk], cols[a:a + chunk], max_k)
+        yield st
+
+
+def _class_tiles(labels: torch.Tensor, tile: int):
+    """(spans of at most `tile` items made of whole classes, the item order realising them, largest class)."""
+    order = labels.argsort(stable=True)
+    sizes = labels[order].unique_consecutive(return_counts=True)[1].tolist()
+    if max(sizes) > tile:
+        return None
+    spans, start, end = [], 0, 0
+    for size in sizes:
+        if end + size - start > tile:
+            spans.append((start, end))
+            start = end
+        end += size
+    spans.append((start, end))
+    # Inside a span items go back to ascending index, so column order is gallery-index order (stable ties).
+    span_of = torch.repeat_interleave(torch.arange(len(spans)), torch.tensor([b - a for a, b in spans]))
+    return spans, order[torch.argsort(span_of * len(labels) + order)], max(sizes)

@@ -1,0 +1,34 @@
+import pytest
+import torch
+
+from dmlbench.complexity import count_flops, count_params
+from dmlbench.models.normsoftmax import NormSoftmax
+
+
+@pytest.mark.parametrize(("classes", "params"), [(98, 27_905_088), (11_318, 50_883_648), (3_997, 35_890_240)])
+def test_parameter_counts_match_the_seed_table(classes, params):
+    # The NormSoftmax seed's table: 27.91M (CARS, 98 classes), 50.88M (SOP), 35.89M (In-shop).
+    assert count_params(NormSoftmax("resnet50", 2048, classes, pretrained=False)) == params
+
+
+def test_flops_match_the_seed_for_every_dataset():
+    # 4.12G everywhere: the cosine classifier holds a bare Parameter, which thop's 2020 rules count as 0.
+    for classes in (98, 3_997):
+        assert count_flops(NormSoftmax("resnet50", 2048, classes, pretrained=False), 224, "seed") == 4_117_855_232
+
+
+def test_forward_gives_unit_embeddings_and_cosine_logits():
+    torch.manual_seed(0)
+    model = NormSoftmax("resnet18", 16, 5, pretrained=False).eval()
+    embedding, logits = model(torch.randn(3, 3, 64, 64))
+    assert embedding.shape == (3, 16) and logits.shape == (3, 5)
+    assert torch.allclose(embedding.norm(dim=1), torch.ones(3), atol=1e-6)
+    weights = torch.nn.functional.normalize(model.classifier.weight, dim=1)
+    assert torch.allclose(logits, embedding @ weights.T, atol=1e-6)
+    assert logits.abs().max() <= 1 + 1e-6
+
+
+def test_head_parameters_are_the_embedding_layer_and_the_classifier():
+    model = NormSoftmax("resnet18", 16, 5, pretrained=False)
+    head = {id(p) for p in model.head_parameters()}
+    assert head == {id(model.embedding.weight), id(model.embedding.bias), id(model.classifier.weight)}

@@ -1,0 +1,86 @@
+"""The training loop under torchrun with 2 CPU processes (gloo): rank 0 alone writes, the run resumes, and the
+loss stays that of one process (exact gradient equality of the DDP step itself: tests/test_distributed.py)."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from dmlbench.data.prepare import prepare_dataset
+from dmlbench.data.readers import read_dataset
+from dmlbench.data.synthetic import write_synthetic
+
+SCRIPT = """
+import sys
+from pathlib import Path
+from dmlbench import stage
+from dmlbench.experiment import Experiment, TrainConfig
+from dmlbench.methods import get_method
+from dmlbench.methods.cgd import CGDConfig
+from dmlbench.training import train
+
+if "--frozen-aux-bn" in sys.argv:  # the auxiliary BatchNorm1d, the one layer computed per rank, in eval mode
+    import dmlbench.models.cgd as cgd_model
+    plain_train = cgd_model.CGD.train
+    def train_frozen_aux_bn(self, mode=True):
+        plain_train(self, mode)
+        self.classifier[0].eval()
+        return self
+    cgd_model.CGD.train = train_frozen_aux_bn
+
+prepared, out = Path(sys.argv[1]), Path(sys.argv[2])
+cfg = CGDConfig(gd_config="SG", feature_dim=32, smoothing=0.1, temperature=0.5, margin=0.1, freeze_bn=True,
+                classes_per_batch=4, images_per_class=2, lr=1e-3, epochs=2, lr_milestones=(0.5,),
+                lr_gamma=0.1, train_resize=36, train_crop=32, test_resize=32)
+tcfg = TrainConfig(device="cpu", workers=0, pretrained=False, deterministic=False, checkpoint_every_steps=0,
+                   precision="fp32", channels_last=False)
+exp = Experiment("cgd", "resnet18", "synthetic", "uncropped", 0)
+stage.run(lambda params: train(exp, get_method("cgd"), cfg, tcfg, prepared, out / "model.pt", out / "live",
+                               out / "checkpoint.pt"))
+"""
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ddp")
+    write_synthetic(root / "raw", num_classes=8, images_per_class=6, image_size=40, seed=0)
+    prepare_dataset(read_dataset("synthetic", root / "raw"), root / "raw", root / "prepared", False, 40)
+    (root / "train.py").write_text(SCRIPT)
+    (root / "params.yaml").write_text("{}\n")
+    return root
+
+
+def run(root, out: str, nproc: int, *extra: str) -> str:
+    launcher = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"] if nproc > 1 else []
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, *launcher, "train.py", "prepared", out, *extra], cwd=root, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def logged(root, out: str, name: str) -> list[float]:
+    rows = (root / out / "live/plots/metrics/train" / f"{name}.tsv").read_text().splitlines()[1:]
+    return [float(row.split("\t")[1]) for row in rows]
+
+
+@pytest.mark.slow
+def test_two_processes_train_exactly_like_one(root):
+    # Same global batches, augmentations and whole-batch loss: with the one per-rank layer (the auxiliary
+    # BatchNorm1d, whose batch statistics would cover each rank's half) frozen, every logged number agrees.
+    run(root, "single", 1, "--frozen-aux-bn")
+    run(root, "ddp", 2, "--frozen-aux-bn")
+    for name in ("loss", "classification", "triplet", "accuracy"):
+        assert logged(root, "ddp", name) == pytest.approx(logged(root, "single", name), rel=1e-5), name
+
+
+@pytest.mark.slow
+def test_rank_zero_alone_writes_and_a_finished_run_resumes(root):
+    printed = run(root, "plain", 2)
+    assert printed.count("epoch 1/2") == 1 and printed.count("epoch 2/2") == 1  # rank 0 alone reports
+    assert torch.load(root / "plain/model.pt", weights_only=True)["classes"] == [1, 2, 3, 4]
+    assert all(0 <= a <= 1 for a in logged(root, "plain", "accuracy"))
+    again = run(root, "plain", 2)  # a finished run resumes at its end and trains nothing
+    assert "resuming from" in again and "epoch 1/2" not in again
