@@ -5,6 +5,8 @@ Usage: python benchmarks/eval_speed.py [--n 60502] [--dim 512] [--threads 2] [--
 
 Self-retrieval: every item queries all others, itself excluded. Each side runs in its own subprocess, so its
 peak RSS (ru_maxrss) is its own; both generate the same seeded data. faiss is a benchmark-only comparison.
+Both sides run with OMP_WAIT_POLICY=PASSIVE unless it is set: on a machine shared with other work, OpenMP
+threads that spin while waiting steal the cores they wait for (set OMP_WAIT_POLICY=ACTIVE to see it).
 """
 
 import argparse
@@ -73,6 +75,7 @@ def run_dmlbench(x: np.ndarray, labels: np.ndarray, chunk_size: int, similarity:
 
 
 def set_threads(name: str, threads: int) -> None:
+    """Import the side's library and give it `threads` threads."""
     if name == "faiss":
         import faiss
 
@@ -102,13 +105,19 @@ def side(args) -> None:
 
 def spawn(args, name: str) -> dict:
     """Run one side in a fresh subprocess limited to args.threads threads."""
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads),
+               OMP_WAIT_POLICY=wait_policy())
     cmd = [sys.executable, __file__, "--side", name, "--n", str(args.n), "--dim", str(args.dim),
            "--threads", str(args.threads), "--chunk-size", str(args.chunk_size)]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if done.returncode:
         sys.exit(f"the {name} run failed:\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def wait_policy() -> str:
+    """OMP_WAIT_POLICY for both sides: the caller's, else PASSIVE."""
+    return os.environ.get("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def fastest(args, names: list[str]) -> dict:
@@ -140,7 +149,7 @@ def main() -> None:
     if not args.hamming and importlib.util.find_spec("faiss") is None:
         sys.exit(INSTALL_FAISS)
     print(f"self-retrieval, {args.n} x {args.dim} float32, {args.threads} threads, chunk_size {args.chunk_size}, "
-          f"Recall@{KS}, {os.cpu_count()} CPUs here")
+          f"Recall@{KS}, {os.cpu_count()} CPUs here, OMP_WAIT_POLICY={wait_policy()}")
     if args.hamming:
         result = fastest(args, ["hamming"])["hamming"]
         report("hamming", result)

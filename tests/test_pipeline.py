@@ -131,7 +131,7 @@ def test_experiment_with_other_params_shows_in_exp_show_and_metrics_diff(repo):
 
 @pytest.mark.slow
 def test_normsoftmax_plugs_in_with_dense_and_binary_metrics(repo):
-    sh(repo, sys.executable, "-m", "dvc", "exp", "run", "-S", "method=normsoftmax")
+    sh(repo, sys.executable, "-m", "dvc", "exp", "run", "-S", "method=normsoftmax", "-S", "crop=uncropped")
     record = json.loads((repo / "metrics/runs/normsoftmax-resnet18-synthetic-uncropped.json").read_text())
     dense, binary = record["metrics"], record["metrics"]["binary"]
     assert set(binary) == {"recall@1", "recall@2", "recall@4", "recall@8", "map@r", "r_precision"}

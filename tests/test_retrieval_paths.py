@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from dmlbench.retrieval import retrieval_metrics
+from dmlbench import retrieval_ranks
 from dmlbench.retrieval_ranks import _class_tiles, self_ranks
 
 
@@ -25,10 +26,11 @@ def test_blocks_hold_whole_classes_and_keep_index_order_inside():
     assert sorted(perm.tolist()) == list(range(10))
 
 
-def test_a_class_larger_than_a_block_falls_back_to_query_chunks():
-    emb, labels = integer_data(0, 30, 4, 2)
-    assert self_ranks(emb, labels, 8, 5) is None
-    assert self_ranks(emb, labels, 30, 5) is not None
+def test_a_class_larger_than_a_block_or_the_state_budget_falls_back_to_query_chunks():
+    emb, labels = integer_data(0, 30, 4, 2)  # two classes of about 15
+    assert self_ranks(emb, labels, 8, 5, max_class=30) is None
+    assert self_ranks(emb, labels, 30, 5, max_class=10) is None
+    assert self_ranks(emb, labels, 30, 5, max_class=30) is not None
 
 
 def test_many_blocks_give_the_same_metrics_as_one_block_and_as_query_chunks():
@@ -48,3 +50,19 @@ def test_label_dtypes_may_differ_between_query_and_gallery():
     a = retrieval_metrics(emb[:10], labels[:10], emb[10:], labels[10:], ks=(1, 5))
     b = retrieval_metrics(emb[:10], labels[:10].int(), emb[10:], labels[10:].to(torch.int16), ks=(1, 5))
     assert a == b
+
+
+@pytest.mark.parametrize("segment, first_slice", [(1, 1), (2, 3), (3, 7), (5, 2), (32, 512)])
+def test_segment_and_slice_sizes_do_not_change_the_metrics(monkeypatch, segment, first_slice):
+    emb, labels = integer_data(3, 90, 3, 20)
+    split = (emb[:30], labels[:30], emb[30:], labels[30:])
+    expected_self = retrieval_metrics(emb, labels, ks=(1, 4, 30, 89), chunk_size=1000)
+    expected_split = retrieval_metrics(*split, ks=(1, 4, 60), chunk_size=1000)
+    monkeypatch.setattr(retrieval_ranks, "SEGMENT", segment)
+    monkeypatch.setattr(retrieval_ranks, "FIRST_SLICE", first_slice)
+    monkeypatch.setattr(retrieval_ranks, "COMPARE_BUDGET", 64)  # several comparison steps per block
+    for chunk_size in (1, 6, 1000):
+        self_mode = retrieval_metrics(emb, labels, ks=(1, 4, 30, 89), chunk_size=chunk_size)
+        assert self_mode == pytest.approx(expected_self, rel=0, abs=1e-12)
+        split_mode = retrieval_metrics(*split, ks=(1, 4, 60), chunk_size=chunk_size)
+        assert split_mode == pytest.approx(expected_split, rel=0, abs=1e-12)

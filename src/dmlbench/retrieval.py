@@ -45,7 +45,7 @@ def retrieval_metrics(query: torch.Tensor, query_labels: torch.Tensor,
 def _ranks(query, labels, gallery, gallery_labels, max_k: int, chunk_size: int):
     """The queries' Ranks: in one piece by symmetric blocks (self-retrieval), else per chunk of queries."""
     if gallery is None:
-        ranks = self_ranks(query, labels, _tile(chunk_size, len(query)), max_k)
+        ranks = self_ranks(query, labels, _tile(chunk_size, len(query)), max_k, max_class=chunk_size + 1)
         if ranks is not None:
             return [ranks]
     self_mode = gallery is None

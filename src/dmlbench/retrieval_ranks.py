@@ -2,10 +2,11 @@
 
 Recall@K needs the rank of a query's best relevant item and MAP@R / R-Precision the ranks of those within the
 top R, so no list is ever sorted: each query knows its relevant items (in ranked order) and counts the other
-items that rank before each of them. A block costs one pass (its row maxima) beyond the matrix product; only
-rows holding an item that could still move a relevant item within the top R (or the best one below max K)
-look closer. In self-retrieval the items are regrouped so that every class lies in one diagonal block, and
-each off-diagonal block is computed once and read both ways, which halves the matrix products.
+items that rank before each of them. Beyond its matrix product a block costs one pass (the maxima of short
+row segments): only segments holding an item at or above their query's threshold, one that could still move
+a relevant item within the top R or the best one below max K, are looked at closely. In self-retrieval the
+items are regrouped so that every class lies in one diagonal block, and each off-diagonal block is computed
+once and read both ways, which halves the matrix products.
 """
 
 from dataclasses import dataclass
@@ -14,7 +15,8 @@ import torch
 
 INF = float("inf")
 SEGMENT = 32  # row segment whose maximum is checked first: a block costs one pass beyond its product
-COMPARE_BUDGET = 1 << 15  # (candidate x relevant item) comparisons per step: small steps stay single-threaded
+FIRST_SLICE = 512  # columns of a diagonal block absorbed at a time
+COMPARE_BUDGET = 1 << 20  # (candidate x relevant item) comparisons per step, bounding its memory
 
 
 @dataclass
@@ -33,10 +35,12 @@ class Ranks:
 
     @classmethod
     def empty(cls, n: int, p: int) -> "Ranks":
+        """State of n queries with room for p relevant items each, nothing seen yet."""
         return cls(torch.full((n, p), -INF), torch.zeros(n, p, dtype=torch.long),
                    torch.zeros(n, dtype=torch.long), torch.zeros(n, p, dtype=torch.long), torch.full((n,), INF))
 
     def rows(self, a: int, b: int) -> "Ranks":
+        """A view of queries a to b."""
         return Ranks(self.pos_val[a:b], self.pos_idx[a:b], self.r[a:b], self.beaten[a:b], self.threshold[a:b])
 
 
@@ -68,17 +72,21 @@ def take_relevant(st: Ranks, start: int, sim: torch.Tensor, where, valid, cols, 
     sim[torch.arange(len(sim))[:, None].expand_as(where)[valid], where[valid]] = -INF
 
 
-def absorb(st: Ranks, start: int, sim: torch.Tensor, cols: torch.Tensor, max_k: int) -> None:
-    """Count the items of block sim, none relevant, that rank before the relevant items of its rows.
+def absorb(st: Ranks, blocks, max_k: int) -> None:
+    """Count the items of each (start, sim, cols) block, none relevant, that rank before the relevant items of
+    its rows, then update the thresholds of the rows that moved; the blocks' rows must be distinct queries.
 
     Row i of sim (which may be a transposed view) is query start + i of st; cols: gallery index of each column.
     """
-    query, candidate, values = _candidates(sim, st.threshold[start:start + len(sim)])
+    found = []
+    for start, sim, cols in blocks:
+        query, candidate, values = _candidates(sim, st.threshold[start:start + len(sim)])
+        found.append((query + start, values, cols[candidate]))
+    query, values, index = (torch.cat(parts) for parts in zip(*found))
     if not len(query):
         return
     rows, local = torch.unique(query, return_inverse=True)
-    rows += start
-    _count(st, rows, local, values, cols[candidate])
+    _count(st, rows, local, values, index)
     st.threshold[rows] = _threshold(st, rows, max_k)
 
 
@@ -123,21 +131,22 @@ def _threshold(st: Ranks, rows: torch.Tensor, max_k: int) -> torch.Tensor:
 def _count(st: Ranks, rows: torch.Tensor, entry_row, values: torch.Tensor, index: torch.Tensor) -> None:
     """Add candidates (row of `rows`, value, gallery index) to the counts of the relevant items they precede."""
     p = st.pos_val.shape[1]
-    ahead = torch.zeros(len(rows) * (p + 1), dtype=torch.long)  # per row: candidates with j relevant items ahead
     step = max(1, COMPARE_BUDGET // p)
+    ahead = []  # per candidate: how many of its row's relevant items rank before it
     for a in range(0, len(values), step):
-        local, value, idx = entry_row[a:a + step], values[a:a + step, None], index[a:a + step, None]
-        pos_val, pos_idx = st.pos_val[rows[local]], st.pos_idx[rows[local]]
-        j = ((pos_val > value) | ((pos_val == value) & (pos_idx < idx))).sum(dim=1)
-        ahead += torch.bincount(local * (p + 1) + j, minlength=len(ahead))
+        row, value, idx = rows[entry_row[a:a + step]], values[a:a + step, None], index[a:a + step, None]
+        pos_val, pos_idx = st.pos_val[row], st.pos_idx[row]
+        ahead.append(((pos_val > value) | ((pos_val == value) & (pos_idx < idx))).sum(dim=1))
     # A candidate with j relevant items ahead of it ranks before relevant items j, j + 1, ...
-    st.beaten[rows] += ahead.view(-1, p + 1).cumsum(dim=1)[:, :p]
+    per_row = torch.bincount(entry_row * (p + 1) + torch.cat(ahead), minlength=len(rows) * (p + 1))
+    st.beaten[rows] += per_row.view(-1, p + 1).cumsum(dim=1)[:, :p]
 
 
-def self_ranks(x: torch.Tensor, labels: torch.Tensor, tile: int, max_k: int) -> Ranks | None:
-    """Ranks of every item against all others (rows in a regrouped order), or None if a class outgrows a tile."""
+def self_ranks(x: torch.Tensor, labels: torch.Tensor, tile: int, max_k: int, max_class: int):
+    """Ranks of every item against all others (rows in a regrouped order), or None when a class outgrows a
+    tile or max_class (each query keeps a slot per relevant item: the state is len(x) x largest class)."""
     tiles = _class_tiles(labels, tile)
-    if tiles is None:
+    if tiles is None or tiles[2] > max_class:
         return None
     spans, perm, largest = tiles
     x, labels = x[perm], labels[perm]
@@ -149,12 +158,14 @@ def self_ranks(x: torch.Tensor, labels: torch.Tensor, tile: int, max_k: int) -> 
         sim = _product(x[a:b], x[a:b], buffer)
         where, valid = relevant_columns(labels[a:b], labels[a:b])
         take_relevant(st, a, sim, where, valid, perm[a:b], max_k, torch.arange(b - a))
-        absorb(st, a, sim, perm[a:b], max_k)
+        # In slices: the first one already lifts most thresholds from the worst relevant item, so the
+        # others yield far fewer candidates.
+        for c in range(0, b - a, FIRST_SLICE):
+            absorb(st, [(a, sim[:, c:c + FIRST_SLICE], perm[a + c:a + c + FIRST_SLICE])], max_k)
     for i, (a, b) in enumerate(spans):
         for c, d in spans[i + 1:]:
             sim = _product(x[a:b], x[c:d], buffer)  # read as rows for queries a:b, as columns for c:d
-            absorb(st, a, sim, perm[c:d], max_k)
-            absorb(st, c, sim.T, perm[a:b], max_k)
+            absorb(st, [(a, sim, perm[c:d]), (c, sim.T, perm[a:b])], max_k)
     return st
 
 
@@ -183,7 +194,7 @@ def cross_ranks(query, query_labels, gallery, gallery_labels, chunk: int, max_k:
         take_relevant(st, 0, sim, where, valid, cols, max_k, own)
         # Column slices in turn: thresholds rise as the blocks go, so later slices have fewer candidates.
         for a in range(0, len(gallery), chunk):
-            absorb(st, 0, sim[:, a:a + chunk], cols[a:a + chunk], max_k)
+            absorb(st, [(0, sim[:, a:a + chunk], cols[a:a + chunk])], max_k)
         yield st
 
 
