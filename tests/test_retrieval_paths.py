@@ -34,15 +34,15 @@ def test_a_class_larger_than_a_block_or_the_state_budget_falls_back_to_query_chu
 
 
 def test_many_blocks_give_the_same_metrics_as_one_block_and_as_query_chunks():
-    emb, labels = integer_data(1, 150, 3, 50)  # classes of about 3: many small diagonal blocks
+    emb, _ = integer_data(1, 150, 3, 1)
+    labels = torch.randperm(150, generator=torch.Generator().manual_seed(1)) % 50  # 50 classes of 3, shuffled
     ks = (1, 5, 20, 149)
+    assert self_ranks(emb, labels, 17, max(ks), max_class=3) is not None  # what chunk_size=2 uses: 10 blocks
     many = retrieval_metrics(emb, labels, ks=ks, chunk_size=2)
-    one = retrieval_metrics(emb, labels, ks=ks, chunk_size=150)
-    labels_big = labels.clone()
-    labels_big[:40] = 7  # one class of 40+ items outgrows the blocks of chunk_size 2: the fallback path
-    assert many == pytest.approx(one, rel=0, abs=1e-12)
-    fallback = retrieval_metrics(emb, labels_big, ks=ks, chunk_size=2)
-    assert fallback == pytest.approx(retrieval_metrics(emb, labels_big, ks=ks, chunk_size=150), rel=0, abs=1e-12)
+    assert many == pytest.approx(retrieval_metrics(emb, labels, ks=ks, chunk_size=150), rel=0, abs=1e-12)
+    labels[:40] = 7  # a class of 40+ outgrows the blocks of chunk_size 5: the query-chunk path
+    fallback = retrieval_metrics(emb, labels, ks=ks, chunk_size=5)
+    assert fallback == pytest.approx(retrieval_metrics(emb, labels, ks=ks, chunk_size=150), rel=0, abs=1e-12)
 
 
 def test_label_dtypes_may_differ_between_query_and_gallery():
@@ -61,7 +61,7 @@ def test_segment_and_slice_sizes_do_not_change_the_metrics(monkeypatch, segment,
     monkeypatch.setattr(retrieval_ranks, "SEGMENT", segment)
     monkeypatch.setattr(retrieval_ranks, "FIRST_SLICE", first_slice)
     monkeypatch.setattr(retrieval_ranks, "COMPARE_BUDGET", 64)  # several comparison steps per block
-    for chunk_size in (1, 6, 1000):
+    for chunk_size in (4, 1000):
         self_mode = retrieval_metrics(emb, labels, ks=(1, 4, 30, 89), chunk_size=chunk_size)
         assert self_mode == pytest.approx(expected_self, rel=0, abs=1e-12)
         split_mode = retrieval_metrics(*split, ks=(1, 4, 60), chunk_size=chunk_size)
