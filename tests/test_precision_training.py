@@ -6,9 +6,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from dmlbench.data.prepare import prepare_dataset
-from dmlbench.data.readers import read_dataset
-from dmlbench.data.synthetic import write_synthetic
 from dmlbench.errors import DmlbenchError
 from dmlbench.experiment import Experiment, TrainConfig
 from dmlbench.methods import get_method
@@ -21,14 +18,6 @@ CFG = CGDConfig(gd_config="SG", feature_dim=32, smoothing=0.1, temperature=0.5, 
                 lr_gamma=0.1, train_resize=36, train_crop=32, test_resize=32)
 FP16 = TrainConfig(device="cpu", workers=0, pretrained=False, deterministic=False, checkpoint_every_steps=0,
                    precision="fp16")
-
-
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("data")
-    write_synthetic(root / "raw", num_classes=6, images_per_class=4, image_size=40, seed=0)
-    prepare_dataset(read_dataset("synthetic", root / "raw"), root / "raw", root / "prepared", False, 40)
-    return root / "prepared"
 
 
 def run(prepared, out: Path, tcfg=FP16, method=None):

@@ -5,9 +5,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from dmlbench.data.prepare import prepare_dataset
-from dmlbench.data.readers import read_dataset
-from dmlbench.data.synthetic import write_synthetic
 from dmlbench.experiment import Experiment, TrainConfig
 from dmlbench.methods import get_method
 from dmlbench.methods.normsoftmax import NormSoftmaxConfig
@@ -18,14 +15,6 @@ CFG = NormSoftmaxConfig(feature_dim=16, temperature=0.05, classes_per_batch=2, i
                         momentum=0.9, weight_decay=1e-4, warmup_epochs=1, epochs=0, lr_step_fraction=0.5,
                         lr_gamma=0.1, train_resize=36, train_crop=32, test_resize=36, test_crop=32)
 TCFG = TrainConfig(device="cpu", workers=0, pretrained=False, deterministic=False, checkpoint_every_steps=0)
-
-
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("data")
-    write_synthetic(root / "raw", num_classes=6, images_per_class=4, image_size=40, seed=0)
-    prepare_dataset(read_dataset("synthetic", root / "raw"), root / "raw", root / "prepared", False, 40)
-    return root / "prepared"
 
 
 def trained(prepared, out: Path, cfg) -> dict:
