@@ -33,7 +33,7 @@ from dmlbench.experiment import PRECISIONS, TrainConfig
 from dmlbench.methods import METHODS, get_method
 from dmlbench.precision import TrainStep, loader_options, resolve_precision, select_kernels
 from dmlbench.seeding import seed_worker
-from dmlbench.training import resolve_device
+from dmlbench.distributed import SINGLE, device_for
 
 PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 # The seeds' recipes where the demo params shrink them: P x K batch, train resize and crop, frozen BatchNorm.
@@ -184,7 +184,7 @@ def measure(name: str, args: argparse.Namespace, tcfg: TrainConfig, device: torc
 def main() -> None:
     args = parse_args()
     tcfg = train_config(args)
-    device = resolve_device(args.device)
+    device = device_for(SINGLE, args.device)
     precision = resolve_precision(tcfg.precision, device, "train.precision")
     names = list(METHODS) if args.method == "all" else [args.method]
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"

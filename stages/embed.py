@@ -7,7 +7,7 @@ from dmlbench.config import section
 from dmlbench.embedding import embed_prepared
 from dmlbench.experiment import EmbedConfig, TrainConfig, run_stamp
 from dmlbench.model_file import load_model
-from dmlbench.training import resolve_device
+from dmlbench.distributed import SINGLE, device_for
 
 MODEL = Path("models/model.pt")
 OUT = Path("embeddings/embeddings.pt")
@@ -17,7 +17,7 @@ def main(params: dict) -> None:
     exp = stage.experiment(params)
     method, cfg = stage.method_config(params, exp)
     ecfg = section(params, "embed", EmbedConfig)
-    device = resolve_device(section(params, "train", TrainConfig).device)
+    device = device_for(SINGLE, section(params, "train", TrainConfig).device)
     model = load_model(MODEL, exp, method, cfg)
     splits = embed_prepared(model, stage.prepared_dir(exp), method.test_transform(cfg),
                             ecfg.batch_size, ecfg.workers, device, precision=ecfg.precision,

@@ -28,13 +28,6 @@ from dmlbench.seeding import seed_everything, seed_worker
 CHECKPOINT_FORMAT = 2  # bump when the checkpoint's layout changes: an older file is then never resumed
 
 
-def resolve_device(name: str) -> torch.device:
-    """'auto' picks the first CUDA GPU when there is one, else the CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 class StopRequest:
     """Turns SIGTERM (preemption, `kill`) into a flag the loop checks after each step."""
 
