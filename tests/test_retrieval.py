@@ -4,6 +4,7 @@ import torch
 
 from dmlbench.errors import DmlbenchError
 from dmlbench.retrieval import retrieval_metrics
+from retrieval_reference import metrics_from_ranked_relevance
 
 
 def reference(query, qlabels, gallery=None, glabels=None, ks=(1, 2, 4, 8)):
@@ -14,27 +15,12 @@ def reference(query, qlabels, gallery=None, glabels=None, ks=(1, 2, 4, 8)):
     q, g = np.asarray(query, np.float32), np.asarray(gallery, np.float32)
     qlabels, glabels = np.asarray(qlabels), np.asarray(glabels)
     sims = q @ g.T
-    hits = np.zeros(len(ks))
-    aps, rps = [], []
+    ranked = []
     for i in range(len(q)):
         keep = [j for j in range(len(g)) if not (self_mode and j == i)]
         order = [keep[j] for j in np.argsort(-sims[i, keep], kind="stable")]
-        relevant = [int(glabels[j] == qlabels[i]) for j in order]
-        for n, k in enumerate(ks):
-            hits[n] += any(relevant[:k])
-        r = sum(relevant)
-        if r:
-            found, ap = 0, 0.0
-            for position in range(1, r + 1):
-                if relevant[position - 1]:
-                    found += 1
-                    ap += found / position
-            aps.append(ap / r)
-            rps.append(sum(relevant[:r]) / r)
-    out = {f"recall@{k}": h / len(q) for k, h in zip(ks, hits)}
-    out["map@r"] = float(np.mean(aps)) if aps else 0.0
-    out["r_precision"] = float(np.mean(rps)) if rps else 0.0
-    return out
+        ranked.append([bool(glabels[j] == qlabels[i]) for j in order])
+    return metrics_from_ranked_relevance(ranked, ks)
 
 
 def assert_same(ours, theirs):

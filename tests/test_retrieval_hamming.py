@@ -6,6 +6,7 @@ import torch
 
 from dmlbench.errors import DmlbenchError
 from dmlbench.retrieval import retrieval_metrics
+from retrieval_reference import metrics_from_ranked_relevance
 
 
 def hamming_reference(query, qlabels, gallery=None, glabels=None, ks=(1, 2, 4, 8)):
@@ -15,22 +16,13 @@ def hamming_reference(query, qlabels, gallery=None, glabels=None, ks=(1, 2, 4, 8
         gallery, glabels = query, qlabels
     qbits, gbits = np.asarray(query) >= 0, np.asarray(gallery) >= 0
     qlabels, glabels = np.asarray(qlabels).tolist(), np.asarray(glabels).tolist()
-    hits, aps, rps = [0] * len(ks), [], []
+    ranked = []
     for i in range(len(qbits)):
         distance = {j: int(np.count_nonzero(qbits[i] ^ gbits[j])) for j in range(len(gbits))
                     if not (self_mode and j == i)}
         order = sorted(distance, key=distance.get)  # stable: equal distances keep ascending index
-        relevant = [glabels[j] == qlabels[i] for j in order]
-        hits = [h + any(relevant[:k]) for h, k in zip(hits, ks)]
-        r = sum(relevant)
-        if r:
-            found = [sum(relevant[:position]) for position in range(1, r + 1)]
-            aps.append(sum(f / p for p, (f, rel) in enumerate(zip(found, relevant), 1) if rel) / r)
-            rps.append(found[-1] / r)
-    out = {f"recall@{k}": h / len(qbits) for k, h in zip(ks, hits)}
-    out["map@r"] = float(np.mean(aps)) if aps else 0.0
-    out["r_precision"] = float(np.mean(rps)) if rps else 0.0
-    return out
+        ranked.append([glabels[j] == qlabels[i] for j in order])
+    return metrics_from_ranked_relevance(ranked, ks)
 
 
 def assert_same(ours, theirs):

@@ -66,14 +66,16 @@ def test_finished_checkpoint_is_reused_and_changed_params_start_fresh(prepared, 
     assert all(torch.equal(fresh[k], v) for k, v in weights(tmp_path / "model.pt").items())
 
 
-def test_non_finite_loss_stops_with_epoch_step_and_terms(prepared, tmp_path):
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])  # fp16: the loss scaler must not hide a NaN loss
+def test_non_finite_loss_stops_with_epoch_step_and_terms(prepared, tmp_path, precision):
     def nan_loss(cfg, outputs, labels):
         zero = outputs[0].sum() * 0
         return {"loss": zero + float("nan"), "triplet": zero}
 
     method = dataclasses.replace(get_method("cgd"), loss=nan_loss)
+    tcfg = dataclasses.replace(TCFG, precision=precision)
     with pytest.raises(DmlbenchError, match=r"non-finite loss at epoch 1, step 1 \(loss=nan, triplet=0\)"):
-        run(prepared, tmp_path, method=method)
+        run(prepared, tmp_path, tcfg=tcfg, method=method)
     assert not (tmp_path / "model.pt").exists()
 
 
