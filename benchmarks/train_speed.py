@@ -22,18 +22,19 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from dmlbench.checkpoint import SeededBatches
+from dmlbench.training.checkpoint import SeededBatches
 from dmlbench.config import load_params, section
 from dmlbench.data.image_dataset import ManifestDataset, class_list
 from dmlbench.data.manifest import read_manifest
 from dmlbench.data.prepare import prepare_dataset
 from dmlbench.data.readers import read_dataset
 from dmlbench.data.synthetic import write_synthetic
-from dmlbench.experiment import PRECISIONS, TrainConfig
+from dmlbench.sections import PRECISIONS, TrainConfig
 from dmlbench.methods import METHODS, get_method
-from dmlbench.precision import TrainStep, loader_options, resolve_precision, select_kernels
-from dmlbench.seeding import seed_worker
-from dmlbench.distributed import SINGLE, device_for
+from dmlbench.training.step import TrainStep
+from dmlbench.training.precision import loader_options, resolve_precision, select_kernels
+from dmlbench.training.seeding import seed_worker
+from dmlbench.training.distributed import SINGLE, device_for
 
 PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 # The seeds' recipes where the demo params shrink them: P x K batch, train resize and crop, frozen BatchNorm.

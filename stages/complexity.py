@@ -4,12 +4,12 @@ import dataclasses
 from pathlib import Path
 
 from dmlbench import atomic, stage
-from dmlbench.complexity import count_flops, count_params
+from dmlbench.reporting.complexity import count_flops, count_params
 from dmlbench.config import section
 from dmlbench.data.image_dataset import class_list
 from dmlbench.data.manifest import read_manifest
 from dmlbench.data.protocol import train_classes
-from dmlbench.experiment import ComplexityConfig
+from dmlbench.sections import ComplexityConfig
 
 
 def measure(method, cfg, backbone: str, dataset: str, classes: int, image_size: int) -> dict:

@@ -4,10 +4,10 @@ from pathlib import Path
 
 from dmlbench import atomic, stage
 from dmlbench.config import section
-from dmlbench.embedding import embed_prepared
-from dmlbench.experiment import EmbedConfig, TrainConfig, run_stamp
-from dmlbench.model_file import load_model
-from dmlbench.distributed import SINGLE, device_for
+from dmlbench.retrieval.embedding import embed_prepared
+from dmlbench.sections import EmbedConfig, TrainConfig, run_stamp
+from dmlbench.training.model_file import load_model
+from dmlbench.training.distributed import SINGLE, device_for
 
 MODEL = Path("models/model.pt")
 OUT = Path("embeddings/embeddings.pt")

@@ -6,8 +6,8 @@ from pathlib import Path
 from dmlbench import atomic, stage
 from dmlbench.config import section
 from dmlbench.data.protocol import recall_ks
-from dmlbench.evaluation import evaluate_splits, load_embeddings
-from dmlbench.experiment import EvaluateConfig
+from dmlbench.retrieval.evaluation import evaluate_splits, load_embeddings
+from dmlbench.sections import EvaluateConfig
 
 EMBEDDINGS = Path("embeddings/embeddings.pt")
 

@@ -7,7 +7,7 @@ from dmlbench import atomic, stage
 from dmlbench.config import section
 from dmlbench.data.prepare import SKIP_REPORT, prepare_dataset, read_skip_report
 from dmlbench.data.readers import read_dataset
-from dmlbench.experiment import DataConfig, PrepareConfig
+from dmlbench.sections import DataConfig, PrepareConfig
 
 SYNTHETIC_RAW = Path("data/synthetic")  # the synthesize stage's out
 

@@ -5,7 +5,7 @@ from pathlib import Path
 from dmlbench import stage
 from dmlbench.config import section
 from dmlbench.data.synthetic import write_synthetic
-from dmlbench.experiment import SyntheticConfig
+from dmlbench.sections import SyntheticConfig
 
 OUT = Path("data/synthetic")
 

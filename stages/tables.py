@@ -5,8 +5,8 @@ from pathlib import Path
 from dmlbench import atomic, stage
 from dmlbench.config import section
 from dmlbench.errors import DmlbenchError
-from dmlbench.experiment import TablesConfig
-from dmlbench.report import load_json_dir, load_published, render_tables, replace_block
+from dmlbench.sections import TablesConfig
+from dmlbench.reporting.tables import load_json_dir, load_published, render_tables, replace_block
 
 
 def main(params: dict) -> None:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from dmlbench import stage
 from dmlbench.config import section
-from dmlbench.experiment import TrainConfig
-from dmlbench.figures import plot_training
-from dmlbench.launch import torchrun, under_torchrun
-from dmlbench.training import train
+from dmlbench.sections import TrainConfig
+from dmlbench.reporting.figures import plot_training
+from dmlbench.training.launch import torchrun, under_torchrun
+from dmlbench.training.loop import train
 
 MODEL = Path("models/model.pt")
 LIVE = Path("dvclive")

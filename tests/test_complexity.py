@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from dmlbench.complexity import count_flops, count_params, format_count
+from dmlbench.reporting.complexity import count_flops, count_params, format_count
 from dmlbench.models.cgd import CGD
 
 CLASSES = {"cars": 98, "sop": 11318, "inshop": 3997}

@@ -6,7 +6,7 @@ import pytest
 
 from dmlbench.config import build, load_params, plain, section
 from dmlbench.errors import DmlbenchError
-from dmlbench.experiment import EvaluateConfig, Experiment, PrepareConfig
+from dmlbench.sections import EvaluateConfig, Experiment, PrepareConfig
 from dmlbench.methods.cgd import CGDConfig
 from dmlbench.registry import get
 

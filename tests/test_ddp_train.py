@@ -16,10 +16,10 @@ SCRIPT = """
 import sys
 from pathlib import Path
 from dmlbench import stage
-from dmlbench.experiment import Experiment, TrainConfig
+from dmlbench.sections import Experiment, TrainConfig
 from dmlbench.methods import get_method
 from dmlbench.methods.cgd import CGDConfig
-from dmlbench.training import train
+from dmlbench.training.loop import train
 
 if "--frozen-aux-bn" in sys.argv:  # the auxiliary BatchNorm1d, the one layer computed per rank, in eval mode
     import dmlbench.models.cgd as cgd_model

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from dmlbench.data.sampler import DistributedPxKSampler, PxKSampler
-from dmlbench.distributed import (
+from dmlbench.training.distributed import (
     SINGLE,
     TORCHRUN_ENV,
     Distributed,

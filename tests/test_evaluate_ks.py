@@ -5,7 +5,7 @@ import pytest
 from dmlbench.config import build
 from dmlbench.data.protocol import recall_ks
 from dmlbench.errors import DmlbenchError
-from dmlbench.experiment import EvaluateConfig, PrepareConfig
+from dmlbench.sections import EvaluateConfig, PrepareConfig
 
 
 def test_recall_ks_null_list_and_bad_values():

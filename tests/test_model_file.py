@@ -4,12 +4,12 @@ import pytest
 import torch
 
 from dmlbench.errors import DmlbenchError
-from dmlbench.evaluation import evaluate_splits, load_embeddings
+from dmlbench.retrieval.evaluation import evaluate_splits, load_embeddings
 from dmlbench import atomic
-from dmlbench.experiment import Experiment
+from dmlbench.sections import Experiment
 from dmlbench.methods import get_method
 from dmlbench.methods.cgd import CGDConfig
-from dmlbench.model_file import load_model, save_model
+from dmlbench.training.model_file import load_model, save_model
 
 EXP = Experiment("cgd", "resnet18", "synthetic", "uncropped", 0)
 CFG = CGDConfig(gd_config="SG", feature_dim=64, smoothing=0.1, temperature=0.5, margin=0.1, freeze_bn=True,

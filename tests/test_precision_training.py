@@ -5,10 +5,10 @@ from pathlib import Path
 
 import torch
 
-from dmlbench.experiment import Experiment, TrainConfig
+from dmlbench.sections import Experiment, TrainConfig
 from dmlbench.methods import get_method
 from dmlbench.methods.cgd import CGDConfig
-from dmlbench.training import train
+from dmlbench.training.loop import train
 
 EXP = Experiment("cgd", "resnet18", "synthetic", "uncropped", 0)
 CFG = CGDConfig(gd_config="SG", feature_dim=32, smoothing=0.1, temperature=0.5, margin=0.1, freeze_bn=False,

@@ -1,7 +1,7 @@
 import pytest
 
 from dmlbench.errors import DmlbenchError
-from dmlbench.report import END, START, percent, recall_table, render_tables, replace_block
+from dmlbench.reporting.tables import END, START, percent, recall_table, render_tables, replace_block
 
 PUBLISHED = [{"source": "CGD seed", "method": "cgd",
               "complexity": {"resnet50": {"car": "26.86M | 10.64G"}},

@@ -17,10 +17,10 @@ SCRIPT = """
 import sys
 from pathlib import Path
 from dmlbench import stage
-from dmlbench.experiment import Experiment, TrainConfig
+from dmlbench.sections import Experiment, TrainConfig
 from dmlbench.methods import get_method
 from dmlbench.methods.cgd import CGDConfig
-from dmlbench.training import train
+from dmlbench.training.loop import train
 
 prepared, out = Path(sys.argv[1]), Path(sys.argv[2])
 cfg = CGDConfig(gd_config="SG", feature_dim=32, smoothing=0.1, temperature=0.5, margin=0.1, freeze_bn=False,

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from dmlbench.errors import DmlbenchError
-from dmlbench.retrieval import retrieval_metrics
+from dmlbench.retrieval.metrics import retrieval_metrics
 from retrieval_reference import metrics_from_ranked_relevance
 
 

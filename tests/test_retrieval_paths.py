@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from dmlbench.retrieval import retrieval_metrics
-from dmlbench import retrieval_ranks
-from dmlbench.retrieval_ranks import _class_tiles, self_ranks
+from dmlbench.retrieval.metrics import retrieval_metrics
+from dmlbench.retrieval import ranks as retrieval_ranks
+from dmlbench.retrieval.ranks import _class_tiles, self_ranks
 
 
 def integer_data(seed, n, dim, classes):

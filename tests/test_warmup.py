@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from dmlbench.experiment import Experiment, TrainConfig
+from dmlbench.sections import Experiment, TrainConfig
 from dmlbench.methods import get_method
 from dmlbench.methods.normsoftmax import NormSoftmaxConfig
-from dmlbench.training import train
+from dmlbench.training.loop import train
 
 EXP = Experiment("normsoftmax", "resnet18", "synthetic", "uncropped", 0)
 CFG = NormSoftmaxConfig(feature_dim=16, temperature=0.05, classes_per_batch=2, images_per_class=2, lr=0.01,

@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 from dmlbench.config import build, load_params
 from dmlbench.errors import DmlbenchError
-from dmlbench.experiment import Experiment
+from dmlbench.sections import Experiment
 
 EXPERIMENT_KEYS = ("method", "backbone", "dataset", "crop", "seed")
 

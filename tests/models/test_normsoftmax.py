@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from dmlbench.complexity import count_flops, count_params
+from dmlbench.reporting.complexity import count_flops, count_params
 from dmlbench.models.normsoftmax import NormSoftmax
 
 

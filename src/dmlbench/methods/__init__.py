@@ -15,7 +15,7 @@ class Method:
     config_cls: type  # its params.yaml section's dataclass (.epochs; .warmup_epochs if it warms up)
     build_model: Callable[..., Any]  # (cfg, backbone, num_classes, pretrained) -> nn.Module
     loss: Callable[..., dict]  # (cfg, outputs, labels) -> {"loss": total, term: value, ...}
-    build_optimizer: Callable[..., Any]  # (cfg, model) -> dmlbench.optimization.Optimization
+    build_optimizer: Callable[..., Any]  # (cfg, model) -> dmlbench.training.optimization.Optimization
     batch_sampler: Callable[..., Any]  # (cfg, labels, seed) -> batch sampler with set_epoch
     train_transform: Callable[..., Any]  # (cfg) -> callable PIL image -> tensor
     test_transform: Callable[..., Any]

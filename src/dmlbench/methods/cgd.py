@@ -10,7 +10,7 @@ from dmlbench.data.transforms import test_preset, train_preset
 from dmlbench.losses.smoothed_ce import label_smoothed_cross_entropy
 from dmlbench.losses.triplet import batch_hard_triplet
 from dmlbench.models.cgd import CGD, check_descriptors
-from dmlbench.optimization import Optimization
+from dmlbench.training.optimization import Optimization
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from dmlbench.data.sampler import PxKSampler
 from dmlbench.data.transforms import test_preset, train_preset
 from dmlbench.losses.normalized_softmax import normalized_softmax_loss
 from dmlbench.models.normsoftmax import NormSoftmax
-from dmlbench.optimization import Optimization
+from dmlbench.training.optimization import Optimization
 
 
 @dataclass(frozen=True)

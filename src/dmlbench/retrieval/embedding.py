@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader
 from dmlbench.data.image_dataset import ManifestDataset, class_list
 from dmlbench.data.manifest import read_manifest
 from dmlbench.errors import DmlbenchError
-from dmlbench.precision import autocast, memory_format, resolve_precision, to_device
+from dmlbench.training.precision import autocast, memory_format, resolve_precision, to_device
 
 # Self-retrieval datasets have test.csv; In-shop style datasets have query.csv + gallery.csv.
 EVAL_LAYOUTS = (("test",), ("query", "gallery"))

@@ -12,7 +12,7 @@ from typing import Sequence
 import torch
 
 from dmlbench.errors import DmlbenchError
-from dmlbench.retrieval_ranks import Ranks, cross_ranks, self_ranks
+from dmlbench.retrieval.ranks import Ranks, cross_ranks, self_ranks
 
 SIMILARITIES = ("cosine", "hamming")
 TILE_CAP = 4096

@@ -6,8 +6,8 @@ import torch
 
 from dmlbench.config import plain
 from dmlbench.errors import DmlbenchError
-from dmlbench.experiment import Experiment, run_stamp
-from dmlbench.retrieval import retrieval_metrics
+from dmlbench.sections import Experiment, run_stamp
+from dmlbench.retrieval.metrics import retrieval_metrics
 
 
 def load_embeddings(path: Path, exp: Experiment, cfg) -> dict:

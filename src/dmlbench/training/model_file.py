@@ -8,7 +8,7 @@ import torch
 from dmlbench import atomic
 from dmlbench.config import plain
 from dmlbench.errors import DmlbenchError
-from dmlbench.experiment import Experiment
+from dmlbench.sections import Experiment
 from dmlbench.methods import Method
 
 

@@ -46,7 +46,7 @@ def set_rng_state(state: dict) -> None:
 def save_checkpoint(path: Path, key: str, progress: Progress, model, optimization, scaler=None) -> None:
     """Write the full training state atomically (temp file + rename): a kill never leaves half a file.
 
-    ``optimization`` is a :class:`dmlbench.optimization.Optimization` (optimizers and schedule); ``scaler`` is
+    ``optimization`` is a :class:`dmlbench.training.optimization.Optimization` (optimizers and schedule); ``scaler`` is
     the fp16 loss scaler (its scale and growth counter must survive a resume), None at other precisions.
     """
     atomic.save_torch(path, {

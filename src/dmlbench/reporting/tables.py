@@ -103,7 +103,7 @@ def complexity_table(measured: list[dict], published: list[dict]) -> str:
 
 
 def _params_macs(cell: dict, key: str) -> str:
-    from dmlbench.complexity import format_count
+    from dmlbench.reporting.complexity import format_count
 
     return f"{format_count(cell['params'])} \\| {format_count(cell[key])}"
 

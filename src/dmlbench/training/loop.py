@@ -12,18 +12,19 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from dmlbench.checkpoint import (Progress, SeededBatches, fingerprint, load_checkpoint, save_checkpoint,
+from dmlbench.training.checkpoint import (Progress, SeededBatches, fingerprint, load_checkpoint, save_checkpoint,
                                  set_rng_state)
 from dmlbench.data.image_dataset import ManifestDataset, class_list
 from dmlbench.data.manifest import read_manifest
-from dmlbench.distributed import Distributed, cleanup, device_for, init_distributed, sum_over_ranks
+from dmlbench.training.distributed import Distributed, cleanup, device_for, init_distributed, sum_over_ranks
 from dmlbench.errors import DmlbenchError
-from dmlbench.experiment import Experiment, TrainConfig
+from dmlbench.sections import Experiment, TrainConfig
 from dmlbench.methods import Method
-from dmlbench.model_file import save_model
-from dmlbench.optimization import Optimization, only_trainable
-from dmlbench.precision import TrainStep, loader_options, resolve_precision, select_kernels
-from dmlbench.seeding import seed_everything, seed_worker
+from dmlbench.training.model_file import save_model
+from dmlbench.training.optimization import Optimization, only_trainable
+from dmlbench.training.step import TrainStep
+from dmlbench.training.precision import loader_options, resolve_precision, select_kernels
+from dmlbench.training.seeding import seed_everything, seed_worker
 
 CHECKPOINT_FORMAT = 2  # bump when the checkpoint's layout changes: an older file is then never resumed
 

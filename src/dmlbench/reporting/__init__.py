@@ -1,0 +1,1 @@
+"""Params/FLOPs counting, the README tables and static figures."""

@@ -1,0 +1,1 @@
+"""Embedding extraction, exact k-NN ranks and retrieval metrics."""

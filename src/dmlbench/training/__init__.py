@@ -1,0 +1,1 @@
+"""The training loop, one step, precision, checkpoints, DDP and the model file."""
