@@ -119,7 +119,7 @@ def images_per_second(step, batches, args: argparse.Namespace, batch_size: int, 
 def dmlbench_step(method, cfg, tcfg: TrainConfig, backbone: str, classes: int, device: torch.device):
     """One training step as the train stage runs it: TrainStep at the resolved precision, the main optimizer."""
     select_kernels(tcfg.deterministic)
-    model = method.build_model(cfg, backbone, classes, False)
+    model = method.build_model(cfg, backbone, classes, False, 0)
     precision = resolve_precision(tcfg.precision, device, "train.precision")
     runner = TrainStep(model, functools.partial(method.loss, cfg), device, precision, tcfg.channels_last,
                        tcfg.compile)
@@ -136,7 +136,7 @@ def seed_step(method, cfg, backbone: str, classes: int, device: torch.device):
     """One step of a plain fp32 loop as the seeds wrote it, logging the running loss and accuracy per step."""
     torch.backends.cudnn.benchmark = False  # torch's default, which the seeds kept
     torch.use_deterministic_algorithms(False)
-    model = method.build_model(cfg, backbone, classes, False).to(device)
+    model = method.build_model(cfg, backbone, classes, False, 0).to(device)
     optimizer = method.build_optimizer(cfg, model).optimizer
     model.train()
     log = []

@@ -1,30 +1,34 @@
-"""Stage embed: trained model + evaluation manifests -> embeddings/embeddings.pt (L2-normalised)."""
+"""Stage embed: the run's model + evaluation manifests -> embeddings/<run>/embeddings.pt (L2-normalised)."""
 
-from pathlib import Path
+import dataclasses
 
 from dmlbench import atomic, stage
 from dmlbench.config import section
+from dmlbench.identity import prepared_dir
+from dmlbench.models.backbones import backbone_entry
 from dmlbench.retrieval.embedding import embed_prepared
-from dmlbench.sections import EmbedConfig, TrainConfig, run_stamp
-from dmlbench.training.model_file import load_model
+from dmlbench.sections import EmbedConfig, TrainConfig
+from dmlbench.stage_params import check_params, current_run
 from dmlbench.training.distributed import SINGLE, device_for
-
-MODEL = Path("models/model.pt")
-OUT = Path("embeddings/embeddings.pt")
+from dmlbench.training.model_file import load_model
+from dmlbench.training.precision import resolve_precision
 
 
 def main(params: dict) -> None:
-    exp = stage.experiment(params)
-    method, cfg = stage.method_config(params, exp)
+    check_params(params)
+    exp, method, cfg, run = current_run(params)
     ecfg = section(params, "embed", EmbedConfig)
     device = device_for(SINGLE, section(params, "train", TrainConfig).device)
-    model = load_model(MODEL, exp, method, cfg)
-    splits = embed_prepared(model, stage.prepared_dir(exp), method.test_transform(cfg),
-                            ecfg.batch_size, ecfg.workers, device, precision=ecfg.precision,
-                            channels_last=ecfg.channels_last)
-    atomic.save_torch(OUT, {"run": run_stamp(exp, cfg), "splits": splits})
+    model, saved = load_model(run.paths.model, run, method, cfg)
+    transform = method.test_transform(cfg, backbone_entry(exp.backbone).normalization)
+    splits = embed_prepared(model, prepared_dir(exp.dataset, exp.crop), transform, ecfg.batch_size, ecfg.workers,
+                            device, precision=ecfg.precision, channels_last=ecfg.channels_last)
+    embedding = {**dataclasses.asdict(ecfg), "precision": resolve_precision(ecfg.precision, device, "embed.precision"),
+                 "device": device.type}
+    atomic.save_torch(run.paths.embeddings, {"run": run.record(), "training": saved["training"],
+                                             "embedding": embedding, "splits": splits})
     shapes = ", ".join(f"{name} {tuple(s['embeddings'].shape)}" for name, s in splits.items())
-    print(f"embed: {shapes} -> {OUT}")
+    print(f"embed: {run.name}: {shapes} -> {run.paths.embeddings}")
 
 
 if __name__ == "__main__":

@@ -1,34 +1,27 @@
-"""Stage evaluate: embeddings -> metrics/runs/<run>.json, metrics/summary.json, plots/recall_at_k.csv."""
-
-import dataclasses
-from pathlib import Path
+"""Stage evaluate: the run's embeddings -> metrics/runs/<run>.json, metrics/summary.json, plots/recall_at_k.csv."""
 
 from dmlbench import atomic, stage
 from dmlbench.config import section
-from dmlbench.data.protocol import recall_ks
+from dmlbench.identity import RECALL_CURVE, SUMMARY
+from dmlbench.reporting.run_record import run_record
 from dmlbench.retrieval.evaluation import evaluate_splits, load_embeddings
 from dmlbench.sections import EvaluateConfig
-
-EMBEDDINGS = Path("embeddings/embeddings.pt")
+from dmlbench.stage_params import check_params, current_run, recall_ks_for
 
 
 def main(params: dict) -> None:
-    exp = stage.experiment(params)
-    method, cfg = stage.method_config(params, exp)
+    check_params(params)
+    exp, method, cfg, run = current_run(params)
     ecfg = section(params, "evaluate", EvaluateConfig)
-    ks = ecfg.recall_ks or recall_ks(exp.dataset)  # evaluate.recall_ks overrides the dataset's list
-    result = evaluate_splits(load_embeddings(EMBEDDINGS, exp, cfg), ks, ecfg.chunk_size, method.features)
-    record = {"run": {**dataclasses.asdict(exp), "run_id": exp.run_id, "selection": "last epoch",
-                      "variant": method.describe(cfg), "epochs": cfg.epochs,
-                      "warmup_epochs": getattr(cfg, "warmup_epochs", 0),
-                      "config": dataclasses.asdict(cfg)},
-              "recall_ks": {"ks": list(ks), "source": "params" if ecfg.recall_ks else "dataset"}, **result}
-    atomic.write_json(Path("metrics/runs") / f"{exp.run_id}.json", record)
-    atomic.write_json(Path("metrics/summary.json"), result["metrics"])
-    atomic.write_text(Path("plots/recall_at_k.csv"), recall_curve(result["metrics"], ks))
+    ks, source = recall_ks_for(params, exp.dataset)
+    saved = load_embeddings(run.paths.embeddings, run.record())
+    result = evaluate_splits(saved["splits"], ks, ecfg.chunk_size, method.features)
+    atomic.write_json(run.paths.metrics, run_record(params, run, method, cfg, saved, ks, source, result))
+    atomic.write_json(SUMMARY, result["metrics"])
+    atomic.write_text(RECALL_CURVE, recall_curve(result["metrics"], ks))
     for feature, values in feature_rows(result["metrics"]):
         shown = " ".join(f"{k}={v:.4f}" for k, v in values.items())
-        print(f"evaluate: {exp.run_id} ({feature}): {shown}")
+        print(f"evaluate: {run.name} ({feature}): {shown}")
 
 
 def feature_rows(metrics: dict) -> list[tuple[str, dict]]:

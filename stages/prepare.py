@@ -7,25 +7,27 @@ from dmlbench import atomic, stage
 from dmlbench.config import section
 from dmlbench.data.prepare import SKIP_REPORT, prepare_dataset, read_skip_report
 from dmlbench.data.readers import read_dataset
-from dmlbench.sections import DataConfig, PrepareConfig
+from dmlbench.identity import prepared_dir
+from dmlbench.sections import DataConfig, PrepareConfig, data_selection
 
 SYNTHETIC_RAW = Path("data/synthetic")  # the synthesize stage's out
 
 
 def main(params: dict) -> None:
-    exp = stage.experiment(params)
+    exp = data_selection(params)
     data = section(params, "data", DataConfig)
     cfg = section(params, "prepare", PrepareConfig)
     raw = SYNTHETIC_RAW if exp.dataset == "synthetic" else Path(data.root) / exp.dataset
-    out = stage.prepared_dir(exp)
+    out = prepared_dir(exp.dataset, exp.crop)
     records = read_dataset(exp.dataset, raw, check_counts=cfg.check_counts)
     summary = prepare_dataset(records, raw, out, exp.crop == "cropped", cfg.max_side, cfg.workers,
-                              skip_corrupt=cfg.skip_corrupt)
+                              skip_corrupt=cfg.skip_corrupt, jpeg_quality=cfg.jpeg_quality)
     atomic.write_json(out / "summary.json", summary)
     print(f"prepare: {raw} -> {out}: {summary}")
     if cfg.skip_corrupt:
         skipped = len(read_skip_report(out / SKIP_REPORT))
-        print(f"prepare: {skipped} unreadable or missing image(s) skipped, listed in {out / SKIP_REPORT}",
+        print(f"prepare: {skipped} missing, unreadable or too large image(s) skipped, listed in "
+              f"{out / SKIP_REPORT}",
               file=sys.stderr if skipped else sys.stdout)
 
 

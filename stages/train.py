@@ -1,35 +1,33 @@
-"""Stage train: prepared train split -> models/model.pt, with per-epoch DVCLive logs in dvclive/."""
+"""Stage train: prepared train split -> models/<run>/model.pt, checkpoints/<run>/, DVCLive logs in dvclive/."""
 
 import os
 import time
-from pathlib import Path
 
 from dmlbench import stage
 from dmlbench.config import section
-from dmlbench.sections import TrainConfig
+from dmlbench.identity import LIVE_DIR, TRAINING_FIGURE, prepared_dir
 from dmlbench.reporting.figures import plot_training
+from dmlbench.sections import TrainConfig
+from dmlbench.stage_params import check_ks_fit, check_params, current_run
 from dmlbench.training.launch import torchrun, under_torchrun
 from dmlbench.training.loop import train
 
-MODEL = Path("models/model.pt")
-LIVE = Path("dvclive")
-FIGURE = Path("plots/training.png")
-CHECKPOINT = Path("checkpoints/train.pt")  # persist: true in dvc.yaml, so a rerun resumes from it
-
 
 def main(params: dict) -> None:
-    exp = stage.experiment(params)
-    method, cfg = stage.method_config(params, exp)
+    check_params(params)  # the whole file, so a bad evaluate/embed param stops before hours of training
+    exp, method, cfg, run = current_run(params)
     tcfg = section(params, "train", TrainConfig)
+    prepared = prepared_dir(exp.dataset, exp.crop)
+    check_ks_fit(params, exp.dataset, prepared)
     if tcfg.nproc > 1 and not under_torchrun():
         torchrun(__file__, tcfg.nproc)  # each process runs this script again, under torchrun
         return
     start = time.perf_counter()
-    history = train(exp, method, cfg, tcfg, stage.prepared_dir(exp), MODEL, LIVE, CHECKPOINT)
+    history = train(run, method, cfg, tcfg, prepared, run.paths.model, LIVE_DIR, run.paths.checkpoint)
     if os.environ.get("RANK", "0") != "0":  # under torchrun rank 0 alone writes
         return
-    plot_training(history, FIGURE, exp.run_id)
-    print(f"train: {exp.run_id}, {len(history)} epochs, {time.perf_counter() - start:.0f} s -> {MODEL}")
+    plot_training(history, TRAINING_FIGURE, run.name)
+    print(f"train: {run.name}, {len(history)} epochs, {time.perf_counter() - start:.0f} s -> {run.paths.model}")
 
 
 if __name__ == "__main__":

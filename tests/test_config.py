@@ -6,9 +6,12 @@ import pytest
 
 from dmlbench.config import build, load_params, plain, section
 from dmlbench.errors import DmlbenchError
-from dmlbench.sections import EvaluateConfig, Experiment, PrepareConfig
+from committed import committed_params
+from dmlbench.identity import Experiment
+from dmlbench.sections import EvaluateConfig, PrepareConfig
 from dmlbench.methods.cgd import CGDConfig
 from dmlbench.registry import get
+from dmlbench.stage_params import check_params, experiment
 
 
 @dataclass(frozen=True)
@@ -61,10 +64,8 @@ def test_range_checks_in_post_init():
 
 
 def test_repository_params_yaml_is_valid():
-    params = load_params("params.yaml")
-    exp = build(Experiment, {k: params[k] for k in ("method", "backbone", "dataset", "crop", "seed")}, "top")
-    assert exp.run_id == f"{exp.method}-{exp.backbone}-{exp.dataset}-{exp.crop}"
-    section(params, "cgd", CGDConfig)
+    run = check_params(committed_params())
+    assert run.name.startswith("cgd-SG-resnet18-synthetic-uncropped-demo-s0-")
 
 
 def test_load_params_errors(tmp_path):
@@ -86,7 +87,7 @@ def test_plain_makes_tuples_comparable_to_lists():
 
 
 def test_cgd_needs_positives_and_negatives_in_a_batch():
-    params = load_params("params.yaml")
+    params = committed_params()
     wanted = r"cgd.classes_per_batch \(16\) and cgd.images_per_class \(1\) must be >= 2"
     with pytest.raises(DmlbenchError, match=wanted):
         section({"cgd": {**params["cgd"], "images_per_class": 1, "classes_per_batch": 16}}, "cgd", CGDConfig)
@@ -97,21 +98,20 @@ def test_cgd_needs_positives_and_negatives_in_a_batch():
     ("feature_dim", 1000, "feature_dim 1000 does not divide by the 3 descriptors of gd_config 'SMG'"),
 ])
 def test_cgd_descriptor_params_fail_at_stage_start(key, value, message):
-    values = {**load_params("params.yaml")["cgd"], "gd_config": "SMG", key: value}
+    values = {**committed_params()["cgd"], "gd_config": "SMG", key: value}
     with pytest.raises(DmlbenchError, match=re.escape(message)):
         section({"cgd": values}, "cgd", CGDConfig)
 
 
 @pytest.mark.parametrize("key, value, message", [
     ("method", "cgdd", "unknown method 'cgdd' (choices: cgd, normsoftmax)"),
-    ("backbone", "resnet99", "unknown backbone 'resnet99' (choices: resnet18, resnet34, resnet50, resnext50)"),
+    ("backbone", "resnet99", "unknown backbone 'resnet99' (choices: googlenet, resnet18, resnet34, resnet50, "
+                             "resnext50)"),
     ("dataset", "imagenet", "unknown dataset 'imagenet' (choices: car, cub, folder, isc, sop, synthetic)"),
     ("crop", "half", "params.yaml: crop = 'half' is not allowed (choices: uncropped, cropped)"),
 ])
 def test_stage_experiment_rejects_unknown_names(key, value, message):
-    from dmlbench.stage import experiment
-
-    params = {**load_params("params.yaml"), key: value}
+    params = {**committed_params(), key: value}
     with pytest.raises(DmlbenchError) as err:
         experiment(params)
     assert str(err.value) == message

@@ -17,7 +17,7 @@ from dmlbench.training.distributed import (
     Distributed,
     cleanup,
     device_for,
-    gather_batch,
+    gather_outputs,
     gather_with_grad,
     init_distributed,
     sum_over_ranks,
@@ -60,11 +60,11 @@ def losses(outputs, labels, embeddings, all_labels) -> tuple[torch.Tensor, torch
 
 def ddp_step(where: Distributed) -> dict:
     """One forward/backward of this rank's share of the global batch through DDP."""
-    local = next(iter(DistributedPxKSampler(LABELS, P, K, 1, SEED, rank=where.rank, world_size=where.world_size)))
+    local = next(iter(DistributedPxKSampler(LABELS, P, K, SEED, rank=where.rank, world_size=where.world_size)))
     labels = torch.tensor(LABELS)[local]
     model = DistributedDataParallel(tiny_model())
     outputs = model(inputs()[local])
-    embeddings, all_labels = gather_batch(outputs[0], labels)
+    (embeddings,), all_labels = gather_outputs((outputs[0],), labels)
     classification, triplet = losses(outputs, labels, embeddings, all_labels)
     (classification + triplet).backward()
     return {"where": where, "classification": classification.item(), "triplet": triplet.item(),
@@ -117,7 +117,7 @@ def ranks(tmp_path_factory) -> list[dict]:
 
 
 def single_process() -> dict:
-    batch = next(iter(PxKSampler(LABELS, P, K, 1, SEED)))
+    batch = next(iter(PxKSampler(LABELS, P, K, SEED)))
     labels = torch.tensor(LABELS)[batch]
     model = tiny_model()
     outputs = model(inputs()[batch])
@@ -164,7 +164,7 @@ def test_without_torchrun_env_one_process_and_no_group(monkeypatch):
     assert init_distributed("cpu") == SINGLE == Distributed(0, 1, 0, True)
     assert not dist.is_initialized()
     x, y = torch.ones(3, 2), torch.arange(3)
-    assert gather_batch(x, y) == (x, y) and gather_with_grad(x) is x
+    assert gather_outputs((x,), y) == ((x,), y) and gather_with_grad(x) is x
     assert sum_over_ranks({"seen": 3.0}) == {"seen": 3.0}
     cleanup()  # nothing to leave: must not raise
 
@@ -177,8 +177,17 @@ def test_partial_torchrun_env_is_a_clear_error(monkeypatch):
         init_distributed("cpu")
 
 
-def test_device_for_gives_each_process_its_gpu():
+def test_device_for_gives_each_process_its_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # device objects only: nothing runs on them
     assert device_for(Distributed(1, 2, 1, False), "cuda") == torch.device("cuda", 1)
     assert device_for(Distributed(1, 2, 1, False), "cpu") == torch.device("cpu")
     assert device_for(SINGLE, "cuda:0") == torch.device("cuda", 0)
-    assert device_for(SINGLE, "auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert device_for(SINGLE, "auto") == torch.device("cpu")
+
+
+def test_cuda_without_a_gpu_is_one_line(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(DmlbenchError, match=r"train.device is 'cuda' but this machine has no CUDA GPU .*: set "
+                                            r"train.device to auto or cpu"):
+        device_for(SINGLE, "cuda")

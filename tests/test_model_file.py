@@ -6,10 +6,10 @@ import torch
 from dmlbench.errors import DmlbenchError
 from dmlbench.retrieval.evaluation import evaluate_splits, load_embeddings
 from dmlbench import atomic
-from dmlbench.sections import Experiment
+from dmlbench.identity import Experiment, make_run
 from dmlbench.methods import get_method
 from dmlbench.methods.cgd import CGDConfig
-from dmlbench.training.model_file import load_model, save_model
+from dmlbench.training.model_file import load_model, load_model_alone, save_model
 
 EXP = Experiment("cgd", "resnet18", "synthetic", "uncropped", 0)
 CFG = CGDConfig(gd_config="SG", feature_dim=64, smoothing=0.1, temperature=0.5, margin=0.1, freeze_bn=True,
@@ -17,36 +17,46 @@ CFG = CGDConfig(gd_config="SG", feature_dim=64, smoothing=0.1, temperature=0.5, 
                 lr_gamma=0.1, train_resize=36, train_crop=32, test_resize=32)
 
 
+RUN = make_run(EXP, "SG", CFG, {})
+FACTS = {"precision": "fp32", "pretrained": False, "epochs": 1, "warmup_epochs": 0, "frozen_epochs": 0}
+
+
 def test_model_round_trip_gives_identical_outputs(tmp_path):
     method = get_method("cgd")
     torch.manual_seed(0)
-    model = method.build_model(CFG, "resnet18", 5, pretrained=False).eval()
-    save_model(tmp_path / "model.pt", EXP, CFG, [3, 4, 7, 8, 9], model)
-    loaded = load_model(tmp_path / "model.pt", EXP, method, CFG).eval()
+    model = method.build_model(CFG, "resnet18", 5, False, 0).eval()
+    save_model(tmp_path / "model.pt", RUN, CFG, [3, 4, 7, 8, 9], FACTS, model)
+    loaded, saved = load_model(tmp_path / "model.pt", RUN, method, CFG)
+    alone, _ = load_model_alone(tmp_path / "model.pt")  # no params needed: the file says how to build it
     x = torch.randn(2, 3, 32, 32)
-    assert torch.equal(model(x)[0], loaded(x)[0])
+    assert torch.equal(model(x)[0], loaded.eval()(x)[0]) and torch.equal(model(x)[0], alone.eval()(x)[0])
+    assert saved["training"] == FACTS and saved["run"]["name"] == RUN.name
 
 
 def test_model_from_other_params_is_refused(tmp_path):
     method = get_method("cgd")
-    model = method.build_model(CFG, "resnet18", 3, pretrained=False)
-    save_model(tmp_path / "model.pt", EXP, CFG, [0, 1, 2], model)
+    model = method.build_model(CFG, "resnet18", 3, False, 0)
+    save_model(tmp_path / "model.pt", RUN, CFG, [0, 1, 2], FACTS, model)
     other = dataclasses.replace(CFG, gd_config="MG")
-    with pytest.raises(DmlbenchError, match=r"trained with other params \(config differ\)"):
-        load_model(tmp_path / "model.pt", EXP, method, other)
+    with pytest.raises(DmlbenchError, match=r"trained with other params than params.yaml describes"):
+        load_model(tmp_path / "model.pt", make_run(EXP, "MG", other, {}), method, other)
     with pytest.raises(DmlbenchError, match="not found: run the train stage"):
-        load_model(tmp_path / "missing.pt", EXP, method, CFG)
+        load_model(tmp_path / "missing.pt", RUN, method, CFG)
     (tmp_path / "junk.pt").write_bytes(b"not a model")
     with pytest.raises(DmlbenchError, match="cannot read model file"):
-        load_model(tmp_path / "junk.pt", EXP, method, CFG)
+        load_model(tmp_path / "junk.pt", RUN, method, CFG)
+    atomic.save_torch(tmp_path / "old.pt", {"method": "cgd", "state_dict": {}})  # the format before run names
+    with pytest.raises(DmlbenchError, match="not a dmlbench model of format 2"):
+        load_model(tmp_path / "old.pt", RUN, method, CFG)
 
 
 def test_embeddings_from_another_run_are_refused(tmp_path):
-    run = {**dataclasses.asdict(EXP), "config": dataclasses.asdict(CFG)}
-    atomic.save_torch(tmp_path / "e.pt", {"run": run, "splits": {}})
-    assert load_embeddings(tmp_path / "e.pt", EXP, CFG) == {}
+    saved = {"run": RUN.record(), "training": FACTS, "embedding": {"precision": "fp32"}, "splits": {}}
+    atomic.save_torch(tmp_path / "e.pt", saved)
+    assert load_embeddings(tmp_path / "e.pt", RUN.record()) == saved
+    cropped = make_run(dataclasses.replace(EXP, crop="cropped"), "SG", CFG, {})
     with pytest.raises(DmlbenchError, match="comes from another run"):
-        load_embeddings(tmp_path / "e.pt", dataclasses.replace(EXP, crop="cropped"), CFG)
+        load_embeddings(tmp_path / "e.pt", cropped.record())
 
 
 def test_evaluate_splits_picks_self_or_query_gallery_mode():

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from committed import committed_params
 
 REPO = Path(__file__).resolve().parents[1]
 COPIED = ["dvc.yaml", "params.yaml", "README.md", "stages", "src", "benchmarks/published"]
 
 
 def tiny_params() -> dict:
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params = committed_params()
     params["synthetic"].update(num_classes=8, images_per_class=6, image_size=40)
     params["prepare"].update(max_side=40, workers=0)
     params["cgd"].update(epochs=2, classes_per_batch=2, images_per_class=3,

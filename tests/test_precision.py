@@ -45,7 +45,7 @@ def one_step(model: nn.Module, loss, precision="fp32", channels_last=False, comp
 def method_step(name: str, **options):
     torch.manual_seed(0)  # the same initial weights for every variant
     method, cfg = get_method(name), CONFIGS[name]
-    return one_step(method.build_model(cfg, "resnet18", 4, False), functools.partial(method.loss, cfg), **options)
+    return one_step(method.build_model(cfg, "resnet18", 4, False, 0), functools.partial(method.loss, cfg), **options)
 
 
 def assert_close_grads(ours: dict, reference: dict, rtol: float) -> None:
@@ -172,7 +172,7 @@ def test_compiled_forward_equals_eager_and_keeps_the_state_dict_keys():
 
 def test_bf16_channels_last_embeddings_match_fp32():
     torch.manual_seed(0)
-    model = get_method("cgd").build_model(CGD, "resnet18", 4, False)
+    model = get_method("cgd").build_model(CGD, "resnet18", 4, False, 0)
     images, labels = batch()
     dataset = list(zip(images, labels))
     reference = embed_images(model, dataset, 3, 0, CPU)

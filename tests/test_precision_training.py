@@ -5,7 +5,8 @@ from pathlib import Path
 
 import torch
 
-from dmlbench.sections import Experiment, TrainConfig
+from dmlbench.identity import Experiment, make_run
+from dmlbench.sections import TrainConfig
 from dmlbench.methods import get_method
 from dmlbench.methods.cgd import CGDConfig
 from dmlbench.training.loop import train
@@ -19,7 +20,7 @@ FP16 = TrainConfig(device="cpu", workers=0, pretrained=False, deterministic=Fals
 
 
 def run(prepared, out: Path, tcfg=FP16, method=None):
-    return train(EXP, method or get_method("cgd"), CFG, tcfg, prepared, out / "model.pt", out / "live",
+    return train(make_run(EXP, "v", CFG, {}), method or get_method("cgd"), CFG, tcfg, prepared, out / "model.pt", out / "live",
                  out / "checkpoint.pt")
 
 

@@ -3,12 +3,13 @@ import pytest
 import torch
 
 from dmlbench.errors import DmlbenchError
-from dmlbench.retrieval.metrics import retrieval_metrics
+from dmlbench.retrieval.metrics import queries_without_relevant, retrieval_metrics
 from retrieval_reference import metrics_from_ranked_relevance
 
 
-def reference(query, qlabels, gallery=None, glabels=None, ks=(1, 2, 4, 8)):
-    """Slow and obvious: full similarity matrix, stable argsort, explicit loops."""
+def ranked_relevance(query, qlabels, gallery=None, glabels=None):
+    """Slow and obvious: full similarity matrix, stable argsort, explicit loops; per query, the relevance of
+    its gallery items in ranked order (itself left out in self mode)."""
     self_mode = gallery is None
     if self_mode:
         gallery, glabels = query, qlabels
@@ -20,7 +21,11 @@ def reference(query, qlabels, gallery=None, glabels=None, ks=(1, 2, 4, 8)):
         keep = [j for j in range(len(g)) if not (self_mode and j == i)]
         order = [keep[j] for j in np.argsort(-sims[i, keep], kind="stable")]
         ranked.append([bool(glabels[j] == qlabels[i]) for j in order])
-    return metrics_from_ranked_relevance(ranked, ks)
+    return ranked
+
+
+def reference(query, qlabels, gallery=None, glabels=None, ks=(1, 2, 4, 8)):
+    return metrics_from_ranked_relevance(ranked_relevance(query, qlabels, gallery, glabels), ks)
 
 
 def assert_same(ours, theirs):
@@ -150,3 +155,48 @@ def test_shape_mismatches_are_refused():
         retrieval_metrics(emb, labels, emb, torch.arange(6), ks=(1,))
     with pytest.raises(DmlbenchError, match=r"\(5, 3\).*\(5, 2\).*same dimension"):
         retrieval_metrics(emb, labels, normalized(torch.randn(5, 2)), labels, ks=(1,))
+
+
+def test_queries_without_relevant_items_are_counted_as_the_brute_force_finds_them():
+    emb, labels = random_data(7, 40, 6, 8)
+    labels[:6] = torch.tensor([100, 101, 102, 103, 104, 104])  # four singleton classes and a pair
+    expected = sum(not any(r) for r in ranked_relevance(emb, labels))
+    assert expected >= 4 and queries_without_relevant(labels) == expected
+    q, ql = random_data(8, 15, 6, 8)
+    ql[::4] = 99  # query ids the gallery lacks
+    expected = sum(not any(r) for r in ranked_relevance(q, ql, emb, labels))
+    assert expected >= 4 and queries_without_relevant(ql, labels) == expected
+    assert queries_without_relevant(ql.int(), labels.to(torch.int16)) == expected  # label dtypes may differ
+
+
+def test_a_zero_embedding_ranks_as_similarity_zero_to_everything():
+    # F.normalize leaves an all-zero vector at zero: finite, so it ranks, at similarity 0 to every item. As a
+    # query it ties everything, so its list is gallery-index order; elsewhere it sits between the positive and
+    # the negative similarities.
+    emb, labels = random_data(9, 30, 5, 4)
+    emb[[0, 17]] = 0.0
+    for chunk_size in (1, 7, 30):
+        assert_same(retrieval_metrics(emb, labels, ks=(1, 3, 29), chunk_size=chunk_size),
+                    reference(emb, labels, ks=(1, 3, 29)))
+        assert_same(retrieval_metrics(emb[:10], labels[:10], emb[10:], labels[10:], ks=(1, 20),
+                                      chunk_size=chunk_size), reference(emb[:10], labels[:10], emb[10:],
+                                                                        labels[10:], ks=(1, 20)))
+    # Hand-checked: query 0 (zero) sees items 1, 2, 3 tied at 0 and takes item 1 first, of the other class.
+    emb = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    m = retrieval_metrics(emb, torch.tensor([0, 1, 0, 1]), ks=(1,))
+    # q0 -> 1 (b) miss; q1 -> 3 (b) hit; q2 -> 0 (a, the tie at 0 of items 0 and 1 goes to index 0) hit;
+    # q3 -> 1 (b) hit.
+    assert m["recall@1"] == 3 / 4
+
+
+def test_fewer_than_two_classes_are_refused():
+    emb, _ = random_data(10, 8, 4, 1)
+    one_class = torch.zeros(8, dtype=torch.long)
+    with pytest.raises(DmlbenchError, match=r"the test split has too few classes: found 1 class\(es\), need >= 2 "
+                                            r"for retrieval to mean anything; put more classes"):
+        retrieval_metrics(emb, one_class, ks=(1,))
+    with pytest.raises(DmlbenchError, match=r"the gallery has too few classes: found 1 class\(es\), need >= 2"):
+        retrieval_metrics(emb[:2], torch.tensor([0, 1]), emb, one_class, ks=(1,))
+    # A one-class query set against a gallery of several classes still means something.
+    m = retrieval_metrics(emb[:2], torch.tensor([0, 0]), emb, torch.tensor([0, 1] * 4), ks=(1,))
+    assert set(m) == {"recall@1", "map@r", "r_precision"}

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from dmlbench.errors import DmlbenchError
-from dmlbench.sections import Experiment, TrainConfig
+from dmlbench.identity import Experiment, make_run
+from dmlbench.sections import TrainConfig
 from dmlbench.methods import get_method
 from dmlbench.methods.cgd import CGDConfig
 from dmlbench.training.loop import train
@@ -18,7 +19,7 @@ TCFG = TrainConfig(device="cpu", workers=0, pretrained=False, deterministic=Fals
 
 
 def run(prepared, out: Path, cfg=CFG, tcfg=TCFG, method=None):
-    return train(EXP, method or get_method("cgd"), cfg, tcfg, prepared, out / "model.pt", out / "live",
+    return train(make_run(EXP, "v", cfg, {}), method or get_method("cgd"), cfg, tcfg, prepared, out / "model.pt", out / "live",
                  out / "checkpoint.pt")
 
 

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from dmlbench.sections import Experiment, TrainConfig
+from dmlbench.identity import Experiment, make_run
+from dmlbench.sections import TrainConfig
 from dmlbench.methods import get_method
 from dmlbench.methods.normsoftmax import NormSoftmaxConfig
 from dmlbench.training.loop import train
@@ -18,7 +19,7 @@ TCFG = TrainConfig(device="cpu", workers=0, pretrained=False, deterministic=Fals
 
 
 def trained(prepared, out: Path, cfg) -> dict:
-    history = train(EXP, get_method("normsoftmax"), cfg, TCFG, prepared, out / "model.pt", out / "live",
+    history = train(make_run(EXP, "v", cfg, {}), get_method("normsoftmax"), cfg, TCFG, prepared, out / "model.pt", out / "live",
                     out / "checkpoint.pt")
     assert len(history) == cfg.warmup_epochs + cfg.epochs
     return torch.load(out / "model.pt", weights_only=True)["state_dict"]
@@ -26,7 +27,7 @@ def trained(prepared, out: Path, cfg) -> dict:
 
 def initial() -> dict:
     torch.manual_seed(0)  # train() seeds the same way before building the model
-    return get_method("normsoftmax").build_model(CFG, "resnet18", 3, False).state_dict()
+    return get_method("normsoftmax").build_model(CFG, "resnet18", 3, False, 0).state_dict()
 
 
 def test_warmup_epoch_leaves_the_backbone_weights_unchanged(prepared, tmp_path):

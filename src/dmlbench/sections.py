@@ -1,31 +1,22 @@
-"""The top-level params (what to run) and each stage's own params section, as dataclasses."""
+"""Each stage's own params section as a validated dataclass (the top level is ``identity.Experiment``)."""
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from dmlbench.config import require
+from dmlbench.config import build, require
 
 
 @dataclass(frozen=True)
-class Experiment:
-    """Which method, backbone, dataset and crop one run uses (params.yaml top level)."""
+class DataSelection:
+    """The top-level keys that say which prepared data a stage reads: dataset and crop."""
 
-    method: str
-    backbone: str
     dataset: str
     crop: Literal["uncropped", "cropped"]
-    seed: int
-
-    @property
-    def run_id(self) -> str:
-        """Name of this run's metrics file; must match the ``${...}`` template in dvc.yaml."""
-        return f"{self.method}-{self.backbone}-{self.dataset}-{self.crop}"
 
 
-def run_stamp(exp: Experiment, cfg) -> dict:
-    """What an embeddings file records of the run that wrote it; evaluate refuses any other."""
-    return {**dataclasses.asdict(exp), "config": dataclasses.asdict(cfg)}
+def data_selection(params: dict[str, Any]) -> DataSelection:
+    """``dataset`` and ``crop`` from the top level of params.yaml, checked (the dataset name by its reader)."""
+    return build(DataSelection, {k: params.get(k) for k in ("dataset", "crop")}, "")
 
 
 @dataclass(frozen=True)
@@ -53,17 +44,21 @@ class SyntheticConfig:
 @dataclass(frozen=True)
 class PrepareConfig:
     """How raw images become prepared ones: longest side cap (null keeps originals), decode processes,
-    whether published split counts are enforced and whether unreadable images stop the stage."""
+    whether published split counts are enforced, whether unreadable images stop the stage, JPEG quality."""
 
     max_side: int | None
     workers: int
     check_counts: bool = True  # false: a partial copy or a fixture; prepare warns that it is unchecked
-    skip_corrupt: bool = False  # true: skip missing/corrupt images and list them in skipped.csv
+    skip_corrupt: bool = False  # true: skip missing/corrupt/too-large images and list them in skipped.csv
+    jpeg_quality: int = 95  # of the re-saved images; the seeds used PIL's default, 75
 
     def __post_init__(self) -> None:
         require(self.max_side is None or self.max_side >= 32,
                 f"prepare.max_side must be >= 32 or null, got {self.max_side}")
         require(self.workers >= 0, f"prepare.workers must be >= 0, got {self.workers}")
+        # Pillow accepts up to 100, but above 95 JPEG files grow a lot for no visible gain (Pillow's own advice).
+        require(1 <= self.jpeg_quality <= 95,
+                f"prepare.jpeg_quality must be in [1, 95], got {self.jpeg_quality}")
 
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -135,9 +130,19 @@ class ComplexityConfig:
     backbones: tuple[str, ...]
     datasets: tuple[str, ...]
 
+    def __post_init__(self) -> None:
+        require(self.image_size >= 32, f"complexity.image_size must be >= 32, got {self.image_size}")
+
 
 @dataclass(frozen=True)
 class TablesConfig:
     """The file whose marked block receives the generated tables."""
 
     readme: str
+
+
+# Every stage section of params.yaml and its dataclass (methods add theirs: ``dmlbench.methods.METHODS``).
+SECTIONS: dict[str, type] = {
+    "data": DataConfig, "synthetic": SyntheticConfig, "prepare": PrepareConfig, "train": TrainConfig,
+    "embed": EmbedConfig, "evaluate": EvaluateConfig, "complexity": ComplexityConfig, "tables": TablesConfig,
+}

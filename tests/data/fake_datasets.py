@@ -1,4 +1,4 @@
-"""Tiny fake CARS196, SOP, In-shop and folder datasets written in each exact published layout."""
+"""Tiny fake CUB-200-2011, CARS196, SOP, In-shop and folder datasets written in each exact published layout."""
 
 from pathlib import Path
 
@@ -17,6 +17,42 @@ def write_jpeg(path: Path, seed: int) -> tuple[int, int]:
     pixels = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
     Image.fromarray(pixels, "RGB").save(path, quality=90)
     return size
+
+
+# Real CUB class folders and file-name stems, so paths look like the archive's.
+CUB_CLASSES = ("001.Black_footed_Albatross", "002.Laysan_Albatross", "003.Sooty_Albatross",
+               "004.Groove_billed_Ani", "005.Crested_Auklet", "006.Least_Auklet")
+
+
+def fake_box(image_id: int, size: tuple[int, int]) -> tuple[float, float, float, float]:
+    """A fractional x, y, w, h box inside the image, as in bounding_boxes.txt."""
+    w, h = size
+    return (2.4 + image_id % 3, 3.6, w / 2 + 0.3, h / 3)
+
+
+def write_fake_cub(root: Path, num_classes: int = 6, per_class: int = 3) -> Path:
+    """images/ and the five CUB annotation files (6 classes x 3 images by default); returns ``root``."""
+    lines = {name: [] for name in ("images", "image_class_labels", "bounding_boxes", "classes",
+                                   "train_test_split")}
+    image_id = 0
+    for c, folder in enumerate(CUB_CLASSES[:num_classes], start=1):
+        lines["classes"].append(f"{c} {folder}")
+        stem = folder.split(".", 1)[1].title()
+        for i in range(per_class):
+            image_id += 1
+            size = SIZES[i % len(SIZES)]
+            relative = f"{folder}/{stem}_{i + 1:04d}_{100 + image_id}.jpg"
+            path = root / "images" / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pixels = np.random.default_rng(image_id).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+            Image.fromarray(pixels, "RGB").save(path, quality=90)
+            lines["images"].append(f"{image_id} {relative}")
+            lines["image_class_labels"].append(f"{image_id} {c}")
+            lines["bounding_boxes"].append(f"{image_id} " + " ".join(map(str, fake_box(image_id, size))))
+            lines["train_test_split"].append(f"{image_id} {i % 2}")
+    for name, content in lines.items():
+        (root / f"{name}.txt").write_text("\n".join(content) + "\n")
+    return root
 
 
 def fake_car_box(index: int, size: tuple[int, int]) -> tuple[int, int, int, int]:

@@ -6,6 +6,7 @@ from collections import Counter
 import pytest
 
 from dmlbench.data.cub import read_cub
+from dmlbench.data.prepare import SKIP_REPORT, prepare_dataset, read_skip_report
 from dmlbench.data.readers import read_dataset
 from dmlbench.data.records import Record
 from dmlbench.errors import DmlbenchError
@@ -66,11 +67,17 @@ def test_missing_root_and_missing_images_folder(tmp_path, fake_cub):
         read_cub(fake_cub, expected=None)
 
 
-def test_missing_image_names_the_file(fake_cub):
+def test_missing_image_is_for_prepare_to_report_or_skip(fake_cub, tmp_path):
+    """The reader does not stat images, so prepare.skip_corrupt can skip a missing one like any other."""
     victim = fake_cub / "images/004.Groove_billed_Ani/Groove_Billed_Ani_0002_111.jpg"
     victim.unlink()
-    with pytest.raises(DmlbenchError, match=re.escape(f"missing image {victim} (listed in images.txt, id 11)")):
-        read_cub(fake_cub, expected=None)
+    records = read_cub(fake_cub, expected=None)
+    assert len(records) == 18
+    with pytest.raises(DmlbenchError, match=re.escape(f"missing image {victim} (1 listed file(s) missing in all)")):
+        prepare_dataset(records, fake_cub, tmp_path / "out", crop=False, max_side=None)
+    prepare_dataset(records, fake_cub, tmp_path / "out", crop=False, max_side=None, skip_corrupt=True)
+    assert read_skip_report(tmp_path / "out" / SKIP_REPORT) == [
+        ("images/004.Groove_billed_Ani/Groove_Billed_Ani_0002_111.jpg", f"missing image {victim}")]
 
 
 @pytest.mark.parametrize("name, line", [("bounding_boxes.txt", "3 1.0 2.0 3.0"),

@@ -17,16 +17,16 @@ def epoch_batches(sampler, epoch):
     return list(sampler)
 
 
-def per_rank(labels, p, k, world, epoch, num_batches=None, seed=3):
+def per_rank(labels, p, k, world, epoch, seed=3):
     """The epoch's batches of every rank: [rank][step] -> indices."""
-    samplers = [DistributedPxKSampler(labels, p, k, num_batches, seed, rank=r, world_size=world) for r in range(world)]
+    samplers = [DistributedPxKSampler(labels, p, k, seed, rank=r, world_size=world) for r in range(world)]
     return [epoch_batches(s, epoch) for s in samplers]
 
 
 @pytest.mark.parametrize("labels", [EVEN, UNEVEN], ids=["even", "uneven"])
 @pytest.mark.parametrize("world", [2, 4])
 def test_slices_in_rank_order_are_the_single_process_batch(labels, world):
-    single = PxKSampler(labels, classes_per_batch=4, images_per_class=3, num_batches=None, seed=3)
+    single = PxKSampler(labels, classes_per_batch=4, images_per_class=3, seed=3)
     for epoch in range(4):
         ranks = per_rank(labels, 4, 3, world, epoch)
         expected = epoch_batches(single, epoch)
@@ -60,15 +60,15 @@ def test_short_classes_may_straddle_ranks_but_batch_is_kept():
 
 
 def test_offset_len_and_epochs_follow_the_single_sampler():
-    sampler = DistributedPxKSampler(EVEN, 4, 3, num_batches=7, seed=0, rank=1, world_size=2)
-    assert (sampler.per_rank, sampler.offset, len(sampler)) == (6, 6, 7)
+    sampler = DistributedPxKSampler(EVEN, 4, 3, seed=0, rank=1, world_size=2)
+    assert (sampler.per_rank, sampler.offset, len(sampler)) == (6, 6, len(EVEN) // 12)
     assert epoch_batches(sampler, 1) != epoch_batches(sampler, 2)
     assert epoch_batches(sampler, 1) == epoch_batches(sampler, 1)
 
 
 def test_one_process_is_the_single_sampler():
-    single = PxKSampler(UNEVEN, 4, 3, num_batches=None, seed=0)
-    alone = DistributedPxKSampler(UNEVEN, 4, 3, num_batches=None, seed=0, rank=0, world_size=1)
+    single = PxKSampler(UNEVEN, 4, 3, seed=0)
+    alone = DistributedPxKSampler(UNEVEN, 4, 3, seed=0, rank=0, world_size=1)
     assert epoch_batches(alone, 5) == epoch_batches(single, 5)
 
 
@@ -81,4 +81,4 @@ def test_one_process_is_the_single_sampler():
 ])
 def test_bad_process_counts_are_one_clear_error(p, rank, world, message):
     with pytest.raises(DmlbenchError, match=message):
-        DistributedPxKSampler(EVEN, p, 2, num_batches=None, seed=0, rank=rank, world_size=world)
+        DistributedPxKSampler(EVEN, p, 2, seed=0, rank=rank, world_size=world)

@@ -30,7 +30,7 @@ def runs(batch, labels):
 
 
 def test_every_batch_has_p_times_k_unique_indices():
-    sampler = PxKSampler(LABELS, classes_per_batch=3, images_per_class=4, num_batches=None, seed=0)
+    sampler = PxKSampler(LABELS, classes_per_batch=3, images_per_class=4, seed=0)
     for epoch in range(5):
         for batch in batches(sampler, epoch):
             assert len(batch) == 12 and len(set(batch)) == 12
@@ -38,9 +38,9 @@ def test_every_batch_has_p_times_k_unique_indices():
 
 
 def test_classes_give_min_k_images_and_only_the_last_is_cut():
-    sampler = PxKSampler(LABELS, classes_per_batch=3, images_per_class=4, num_batches=50, seed=1)
+    sampler = PxKSampler(LABELS, classes_per_batch=3, images_per_class=4, seed=1)
     saw_small_class = saw_cut = False
-    for batch in batches(sampler):
+    for batch in (b for epoch in range(12) for b in batches(sampler, epoch)):
         groups = runs(batch, LABELS)
         counts = Counter(LABELS[i] for i in batch)
         assert len(groups) == len(counts)  # each class is one contiguous K-group: no class repeats
@@ -57,15 +57,15 @@ def test_classes_give_min_k_images_and_only_the_last_is_cut():
 def test_tiny_classes_fill_the_batch_with_all_their_images():
     # 4 classes of 2 images, P=2, K=4: each class gives both its images, so a batch of 8 is the whole set.
     labels = [0, 0, 1, 1, 2, 2, 3, 3]
-    sampler = PxKSampler(labels, classes_per_batch=2, images_per_class=4, num_batches=3, seed=0)
+    sampler = PxKSampler(labels, classes_per_batch=2, images_per_class=4, seed=0)
     for batch in batches(sampler):
         assert sorted(batch) == list(range(8))
 
 
 def test_same_seed_and_epoch_repeat_different_epoch_or_seed_differ():
-    a = PxKSampler(LABELS, 3, 4, num_batches=None, seed=5)
-    b = PxKSampler(LABELS, 3, 4, num_batches=None, seed=5)
-    c = PxKSampler(LABELS, 3, 4, num_batches=None, seed=6)
+    a = PxKSampler(LABELS, 3, 4, seed=5)
+    b = PxKSampler(LABELS, 3, 4, seed=5)
+    c = PxKSampler(LABELS, 3, 4, seed=6)
     assert batches(a, 2) == batches(b, 2)
     assert batches(a, 2) == batches(a, 2)  # iterating again gives the same epoch
     assert batches(a, 2) != batches(a, 3)
@@ -73,7 +73,7 @@ def test_same_seed_and_epoch_repeat_different_epoch_or_seed_differ():
 
 
 def test_global_rng_state_neither_used_nor_changed():
-    sampler = PxKSampler(LABELS, 3, 4, num_batches=None, seed=0)
+    sampler = PxKSampler(LABELS, 3, 4, seed=0)
     torch.manual_seed(1)
     np.random.seed(1)
     first = batches(sampler)
@@ -89,15 +89,13 @@ def test_global_rng_state_neither_used_nor_changed():
 
 
 def test_len_defaults_to_images_over_batch_size():
-    sampler = PxKSampler(LABELS, classes_per_batch=3, images_per_class=4, num_batches=None, seed=0)
+    sampler = PxKSampler(LABELS, classes_per_batch=3, images_per_class=4, seed=0)
     assert len(sampler) == 48 // 12 == 4 == len(batches(sampler))
-    explicit = PxKSampler(LABELS, classes_per_batch=3, images_per_class=4, num_batches=7, seed=0)
-    assert len(explicit) == 7 == len(batches(explicit))
 
 
 def test_drives_a_dataloader():
     dataset = TensorDataset(torch.arange(len(LABELS)), torch.tensor(LABELS))
-    sampler = PxKSampler(LABELS, classes_per_batch=2, images_per_class=3, num_batches=None, seed=0)
+    sampler = PxKSampler(LABELS, classes_per_batch=2, images_per_class=3, seed=0)
     loader = DataLoader(dataset, batch_sampler=sampler)
     got = [index.tolist() for index, _ in loader]
     assert got == batches(sampler) and len(got) == 8
@@ -117,19 +115,28 @@ def test_group_helpers_build_and_pack():
         pack_groups([[1, 2], [3]], 5)
 
 
-@pytest.mark.parametrize("labels, p, k, num_batches, message", [
-    (LABELS, 0, 4, None, r"classes_per_batch \(0\) and images_per_class \(4\) must both be >= 1"),
-    (LABELS, 3, 0, None, r"classes_per_batch \(3\) and images_per_class \(0\) must both be >= 1"),
-    (LABELS, 10, 5, None, r"10 x 5 = 50 is larger than the 48 training images: lower classes_per_batch "
-                          r"or images_per_class"),
-    (LABELS, 11, 2, None, r"classes_per_batch = 11 but the training split has only 10 classes: lower "
-                          r"classes_per_batch to at most 10"),
-    ([0] * 10 + [1, 2], 2, 4, None, r"images_per_class = 4 all 3 classes together give only 6 images per "
-                                    r"batch, fewer than 2 x 4 = 8: lower classes_per_batch or images_per_class"),
-    ([0, 0, 1, 2, 3], 2, 2, None, r"only 1 of the 4 training classes have 2 or more images; batch-hard "
+@pytest.mark.parametrize("labels, p, k, pairs, message", [
+    (LABELS, 0, 4, False, r"classes_per_batch \(0\) and images_per_class \(4\) must both be >= 1"),
+    (LABELS, 3, 0, False, r"classes_per_batch \(3\) and images_per_class \(0\) must both be >= 1"),
+    (LABELS, 10, 5, False, r"10 x 5 = 50 is larger than the 48 training images: lower classes_per_batch "
+                           r"or images_per_class"),
+    (LABELS, 11, 2, False, r"classes_per_batch = 11 but the training split has only 10 class\(es\): lower "
+                           r"classes_per_batch to at most 10$"),
+    # One class: "at most 1" would only lead to the triplet error next; the advice must be one that works.
+    ([0] * 12, 2, 2, True, r"only 1 class\(es\): use a training split with at least 2 classes$"),
+    ([0] * 10 + [1, 2], 2, 4, False, r"images_per_class = 4 all 3 classes together give only 6 images per "
+                                     r"batch, fewer than 2 x 4 = 8: lower classes_per_batch or images_per_class"),
+    ([0, 0, 1, 2, 3], 2, 2, True, r"only 1 of the 4 training classes have 2 or more images; batch-hard "
                                   r"triplet needs positives"),
-    (LABELS, 3, 4, 0, r"num_batches must be >= 1, got 0"),
 ])
-def test_constructor_errors_name_values_and_fix(labels, p, k, num_batches, message):
+def test_constructor_errors_name_values_and_fix(labels, p, k, pairs, message):
     with pytest.raises(DmlbenchError, match=message):
-        PxKSampler(labels, classes_per_batch=p, images_per_class=k, num_batches=num_batches, seed=0)
+        PxKSampler(labels, classes_per_batch=p, images_per_class=k, seed=0, require_pairs=pairs)
+
+
+def test_pairs_are_required_only_by_triplet_methods():
+    """NormSoftmax-style classification trains on singleton classes; a triplet sampler refuses them."""
+    labels = [0, 1, 2, 3, 4, 5, 6, 6]
+    assert len(PxKSampler(labels, 2, 2, seed=0)) == 2
+    with pytest.raises(DmlbenchError, match="batch-hard triplet needs positives"):
+        PxKSampler(labels, 2, 2, seed=0, require_pairs=True)

@@ -12,6 +12,7 @@ import numpy as np
 import scipy.io
 
 from dmlbench.data.counts import Counts, check_counts
+from dmlbench.data.paths import contained_path
 from dmlbench.data.records import Record
 from dmlbench.errors import DmlbenchError
 
@@ -39,15 +40,21 @@ def _record_parts(path: Path, entry: dict) -> tuple[int, tuple[int, int, int, in
     """Class id and box of one annotation, with a one-line error for a malformed entry."""
     try:
         return int(entry["class"]), tuple(int(entry[name]) for name in BOX_FIELDS)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an infinite value
         raise DmlbenchError(f"malformed annotation in {path}: {entry!r}: re-download it") from None
+
+
+def _image_path(root: Path, annotation_file: Path, index: int, relative, prefix: str = "") -> str:
+    """The record path of annotation ``index`` (0-based) of ``annotation_file``, checked to stay inside ``root``."""
+    return contained_path(root, str(relative), f"{annotation_file} (annotation {index + 1})", prefix)
 
 
 def _from_annos(root: Path) -> list[tuple[str, int, tuple]]:
     """(path, class, box) from cars_annos.mat; paths are relative to the root (car_ims/000001.jpg)."""
     path = root / "cars_annos.mat"
     entries = load_annotations(path, ("relative_im_path", "class", *BOX_FIELDS))
-    return [(str(e["relative_im_path"]), *_record_parts(path, e)) for e in entries]
+    return [(_image_path(root, path, i, e["relative_im_path"]), *_record_parts(path, e))
+            for i, e in enumerate(entries)]
 
 
 def _devkit_test_file(root: Path) -> Path:
@@ -64,7 +71,8 @@ def _from_devkit(root: Path) -> list[tuple[str, int, tuple]]:
     for path, folder in ((root / "devkit/cars_train_annos.mat", "cars_train"),
                          (_devkit_test_file(root), "cars_test")):
         entries = load_annotations(path, ("fname", "class", *BOX_FIELDS))
-        rows += [(f"{folder}/{e['fname']}", *_record_parts(path, e)) for e in entries]
+        rows += [(_image_path(root, path, i, e["fname"], prefix=folder), *_record_parts(path, e))
+                 for i, e in enumerate(entries)]
     return rows
 
 

@@ -1,8 +1,11 @@
 """CUB-200-2011 from its original archive layout, with the zero-shot split (first half of the classes train)."""
 
-from pathlib import Path, PurePosixPath
+import math
+from pathlib import Path
 
+from dmlbench.data.paths import contained_path
 from dmlbench.data.records import Record
+from dmlbench.data.textfiles import read_lines
 from dmlbench.errors import DmlbenchError
 
 FILES = ("images.txt", "image_class_labels.txt", "bounding_boxes.txt", "classes.txt", "train_test_split.txt")
@@ -29,7 +32,7 @@ def read_table(path: Path, schema: str) -> dict[int, tuple]:
     if not path.is_file():
         raise DmlbenchError(f"missing annotation file {path}: {LAYOUT}")
     rows: dict[int, tuple] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(read_lines(path, f"restore it from the archive; {LAYOUT}"), start=1):
         line = line.strip()
         if not line:
             continue
@@ -50,19 +53,19 @@ def read_table(path: Path, schema: str) -> dict[int, tuple]:
 
 
 def _relative_image(root: Path, image_id: int, relative: str) -> str:
-    """The record path of an images.txt entry, checked to be a file inside <root>/images/."""
-    posix = PurePosixPath(relative)
-    if posix.is_absolute() or ".." in posix.parts:
-        raise DmlbenchError(f"images.txt id {image_id} of {root}: path {relative!r} must be relative to "
-                            f"images/ without '..'; {LAYOUT}")
-    if not (root / "images" / relative).is_file():
-        raise DmlbenchError(f"missing image {root / 'images' / relative} (listed in images.txt, id "
-                            f"{image_id}): restore it from the archive; {LAYOUT}")
-    return f"images/{posix}"
+    """The record path (images/...) of an images.txt entry, checked to stay inside ``root``.
+
+    Whether the file exists is prepare's check, so that prepare.skip_corrupt can skip and list it.
+    """
+    return contained_path(root, relative, f"{root / 'images.txt'} (image id {image_id})", prefix="images")
 
 
 def _box(root: Path, image_id: int, x: float, y: float, w: float, h: float) -> tuple[int, int, int, int]:
     """CUB's x, y, width, height -> (x1, y1, x2, y2) in whole pixels."""
+    # float() accepts nan, inf and 1e308 (whose x + w overflows to inf); round() refuses all of them.
+    if not all(math.isfinite(v) for v in (x, y, w, h, x + w, y + h)):
+        raise DmlbenchError(f"{root / 'bounding_boxes.txt'}: image id {image_id} has a non-finite box "
+                            f"({x}, {y}, {w}, {h}): restore the file from the archive")
     if w <= 0 or h <= 0:
         raise DmlbenchError(f"{root / 'bounding_boxes.txt'}: image id {image_id} has an empty box "
                             f"(w={w}, h={h}): restore the file from the archive")

@@ -6,7 +6,9 @@ assigns every class itself, one line ``<class folder name> train|test``.
 
 from pathlib import Path
 
+from dmlbench.data.paths import contained_path
 from dmlbench.data.records import Record
+from dmlbench.data.textfiles import read_lines
 from dmlbench.errors import DmlbenchError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -26,7 +28,8 @@ def _classes(root: Path) -> list[str]:
 def read_split_file(path: Path, classes: list[str]) -> dict[str, str]:
     """Class name -> split from split.txt, which must list every class folder exactly once."""
     splits: dict[str, str] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(read_lines(path, "write one line '<class> train|test' per class folder"),
+                                  start=1):
         if not line.strip():
             continue
         fields = line.rsplit(maxsplit=1)  # class names may hold spaces; the split word is last
@@ -52,10 +55,15 @@ def read_folder(root: Path, expected: None = None) -> list[Record]:
               else {c: "train" if i < len(classes) // 2 else "test" for i, c in enumerate(classes)})
     records = []
     for label, name in enumerate(classes):
-        files = sorted(p for p in (root / name).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        # A dangling link counts as an image too, so prepare reports it (or skips and lists it) instead of
+        # silently leaving it out.
+        files = sorted(p for p in (root / name).iterdir()
+                       if (p.is_file() or p.is_symlink()) and p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise DmlbenchError(f"class folder {root / name} holds no image: add images or remove it; {LAYOUT}")
-        records += [Record(f"{name}/{p.name}", label, splits[name]) for p in files]
+        # A class folder or an image may be a link: whatever it points to must still be inside the root.
+        where = f"class folder {root / name}"
+        records += [Record(contained_path(root, f"{name}/{p.name}", where), label, splits[name]) for p in files]
     for split in ("train", "test"):
         if split not in splits.values():
             raise DmlbenchError(f"{root}: no class is assigned to {split}: edit {SPLIT_FILE}")

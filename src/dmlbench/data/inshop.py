@@ -5,10 +5,12 @@ what the seeds read. The list's paths start with ``img/``, so they resolve again
 folder exists (the archive's own tree) and against ``<root>/`` otherwise (a flattened copy).
 """
 
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from dmlbench.data.counts import Counts, check_counts
+from dmlbench.data.paths import contained_path
 from dmlbench.data.records import Record
+from dmlbench.data.textfiles import read_lines
 from dmlbench.errors import DmlbenchError
 
 LIST_NAMES = ("Eval/list_eval_partition.txt", "list_eval_partition.txt")
@@ -29,21 +31,21 @@ def _list_file(root: Path) -> Path:
 def _item(path: Path, number: int, item_id: str) -> int:
     """id_00000001 -> 1."""
     digits = item_id.removeprefix("id_")
-    if not item_id.startswith("id_") or not digits.isdigit():
+    # isdecimal, not isdigit: int() refuses superscripts and other digits that are not decimal.
+    if not item_id.startswith("id_") or not digits.isdecimal():
         raise DmlbenchError(f"{path}:{number}: item id {item_id!r} is not of the form id_<digits>: restore the "
                             f"file from the archive")
     return int(digits)
 
 
-def _row(path: Path, number: int, line: str, base: str) -> Record:
+def _row(root: Path, path: Path, number: int, line: str, base: str) -> Record:
+    """The record of one list line; its image path is relative to ``root``/``base`` and must stay in ``root``."""
     fields = line.split()
     if len(fields) != 3 or fields[2] not in SPLITS:
         raise DmlbenchError(f"malformed line {path}:{number}: {line!r} (expected: image_name item_id "
                             f"train|query|gallery); {LAYOUT}")
-    posix = PurePosixPath(fields[0])
-    if posix.is_absolute() or ".." in posix.parts:
-        raise DmlbenchError(f"{path}:{number}: image path {fields[0]!r} must be relative without '..'")
-    return Record(str(PurePosixPath(base) / posix), _item(path, number, fields[1]), fields[2])
+    return Record(contained_path(root, fields[0], f"{path}:{number}", prefix=base), _item(path, number, fields[1]),
+                  fields[2])
 
 
 def read_inshop(root: Path, expected: Counts | None = PUBLISHED_COUNTS) -> list[Record]:
@@ -52,14 +54,15 @@ def read_inshop(root: Path, expected: Counts | None = PUBLISHED_COUNTS) -> list[
     if not root.is_dir():
         raise DmlbenchError(f"dataset folder {root} not found: {LAYOUT}")
     path = _list_file(root)
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = read_lines(path, f"restore it from the archive; {LAYOUT}")
     if len(lines) < 2 or lines[1].split() != HEADER:
         found = lines[1] if len(lines) > 1 else ""
         raise DmlbenchError(f"{path}: line 2 must be the header '{' '.join(HEADER)}', found {found!r}: restore "
                             f"the file from the archive")
     base = "Img" if (root / "Img").is_dir() else "."
-    records = [_row(path, number, line, base) for number, line in enumerate(lines[2:], start=3) if line.strip()]
-    if not lines[0].strip().isdigit() or int(lines[0]) != len(records):
+    records = [_row(root, path, number, line, base)
+               for number, line in enumerate(lines[2:], start=3) if line.strip()]
+    if not lines[0].strip().isdecimal() or int(lines[0]) != len(records):
         raise DmlbenchError(f"{path}: line 1 says {lines[0].strip()!r} images but {len(records)} are listed: "
                             f"restore the file from the archive")
     check_counts(records, expected, "In-shop", root, "re-download the complete list_eval_partition.txt and img.zip")

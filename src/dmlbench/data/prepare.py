@@ -2,7 +2,9 @@
 
 import csv
 import io
+import os
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path, PurePosixPath
 
 from PIL import Image
@@ -10,10 +12,12 @@ from tqdm import tqdm
 
 from dmlbench import atomic
 from dmlbench.data.manifest import write_manifest
+from dmlbench.data.paths import escape_problem
 from dmlbench.data.records import Record
 from dmlbench.errors import DmlbenchError
 
-JPEG_QUALITY = 95
+JPEG_QUALITY = 95  # prepare.jpeg_quality's default; the seeds re-saved at PIL's default, 75
+RESTORE_FIX = "restore it from the original archive"
 SKIP_REPORT = "skipped.csv"  # written only with prepare.skip_corrupt: true
 Box = tuple[int, int, int, int]
 
@@ -21,10 +25,11 @@ Box = tuple[int, int, int, int]
 def prepared_path(record_path: str) -> str:
     """Where a record's image goes, relative to the prepared folder: always under images/.
 
-    CUB-style record paths already start with images/, so they are kept as they are rather than nested twice.
+    CUB-style record paths already start with images/, so they are kept as they are rather than nested twice
+    (a bare ``images`` is a file name like any other, never the folder itself).
     """
     posix = PurePosixPath(record_path)
-    return str(posix if posix.parts[:1] == ("images",) else PurePosixPath("images") / posix)
+    return str(posix if posix.parts[:1] == ("images",) and len(posix.parts) > 1 else PurePosixPath("images") / posix)
 
 
 def _clamped(box: Box, size: tuple[int, int], source: Path) -> Box:
@@ -46,37 +51,89 @@ def _downscaled(image: Image.Image, max_side: int | None) -> Image.Image:
 
 
 class UnreadableImage(DmlbenchError):
-    """A listed image that is missing, truncated or not an image: skippable with prepare.skip_corrupt."""
+    """A listed image that is missing, a dangling link, truncated, too large or not an image: skippable with
+    prepare.skip_corrupt. ``reason`` goes to skipped.csv, ``fix`` into the error line."""
+
+    def __init__(self, reason: str, fix: str = RESTORE_FIX) -> None:
+        super().__init__(reason)
+        self.reason, self.fix = reason, fix
 
 
-def prepare_image(source: Path, target: Path, box: Box | None, max_side: int | None) -> None:
-    """RGB, cropped to ``box`` when given, longer side <= ``max_side`` (never upscaled), saved as JPEG."""
+def _one_line(exc: BaseException) -> str:
+    """An exception as ``Type: message`` on one line (decoder messages may hold newlines)."""
+    return " ".join(f"{type(exc).__name__}: {exc}".split())
+
+
+def absent_reason(source: Path) -> str | None:
+    """Why ``source`` is not a file to decode, found without reading it (None when it is a regular file)."""
+    if source.is_file():
+        return None
+    if source.is_symlink() and not source.exists():  # exists() follows the link: it dangles or loops
+        return f"broken symbolic link {source} (points to {os.readlink(source)!r})"
+    if source.exists():  # a folder, FIFO or device (or a link to one): opening a FIFO would block forever
+        return f"not a regular file: {source}"
+    return f"missing image {source}"
+
+
+def _decoded(source: Path) -> Image.Image:
+    """The image at ``source`` fully decoded as RGB; UnreadableImage for whatever stops that."""
+    absent = absent_reason(source)
+    if absent:
+        raise UnreadableImage(absent)
     try:
         with Image.open(source) as image:
-            image = image.convert("RGB")  # forces the full decode, so truncated files fail here
-    except FileNotFoundError:
+            return image.convert("RGB")  # forces the full decode, so truncated files fail here
+    except Image.DecompressionBombError as exc:  # above 2 x Image.MAX_IMAGE_PIXELS; not an OSError
+        raise UnreadableImage(f"image {source} is too large to decode safely ({_one_line(exc)})",
+                              "downscale or remove it") from None
+    except FileNotFoundError:  # removed since the check above
         raise UnreadableImage(f"missing image {source}") from None
-    except (OSError, SyntaxError, ValueError) as exc:  # PIL's errors for truncated and unidentified files
-        raise UnreadableImage(f"corrupt or unreadable image {source} ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - hostile bytes make Pillow's decoders raise many types
+        raise UnreadableImage(f"corrupt or unreadable image {source} ({_one_line(exc)})") from None
+
+
+def _save(image: Image.Image, source: Path, target: Path, quality: int) -> None:
+    """Write ``image`` as JPEG to ``target`` atomically; a file-system failure stops prepare (not skippable)."""
+    try:
+        with atomic.atomic_path(target) as tmp:
+            image.save(tmp, format="JPEG", quality=quality)
+    except OSError as exc:
+        if exc.errno is not None:  # the disk or the folder, not the image: skipping would not help
+            raise DmlbenchError(f"cannot write {target} ({_one_line(exc)}): free disk space or fix the "
+                                f"permissions of its folder, then run prepare again") from None
+        # No errno: the JPEG encoder refused the image itself (e.g. a side over 65,500 pixels).
+        raise UnreadableImage(f"image {source} cannot be re-saved as JPEG ({_one_line(exc)})",
+                              "downscale it or set prepare.max_side") from None
+
+
+def prepare_image(source: Path, target: Path, box: Box | None, max_side: int | None,
+                  quality: int = JPEG_QUALITY) -> None:
+    """RGB, cropped to ``box`` when given, longer side <= ``max_side`` (never upscaled), saved as JPEG."""
+    image = _decoded(source)
     if box is not None:
         image = image.crop(_clamped(box, image.size, source))
-    image = _downscaled(image, max_side)
-    with atomic.atomic_path(target) as tmp:
-        image.save(tmp, format="JPEG", quality=JPEG_QUALITY)
+    _save(_downscaled(image, max_side), source, target, quality)
 
 
-def _job(args: tuple) -> str | None:
-    """Prepare one image; the reason it is unreadable, or None when written."""
+def _job(args: tuple) -> tuple[str, str] | None:
+    """Prepare one image; (reason, fix) when it is unreadable, or None when written.
+
+    Returned rather than raised, so the pool can go on with the other images when they are skipped.
+    """
     try:
         prepare_image(*args)
     except UnreadableImage as exc:
-        return str(exc)
+        return exc.reason, exc.fix
     return None
 
 
-def _bad(reason: str) -> DmlbenchError:
-    return DmlbenchError(f"{reason}: restore it from the original archive, or set prepare.skip_corrupt: true "
-                         f"to skip and list such files")
+def _init_worker(max_image_pixels: int | None) -> None:
+    """Give a worker process the parent's Pillow size limit (a spawned worker would start from the default)."""
+    Image.MAX_IMAGE_PIXELS = max_image_pixels
+
+
+def _bad(reason: str, fix: str = RESTORE_FIX) -> DmlbenchError:
+    return DmlbenchError(f"{reason}: {fix}, or set prepare.skip_corrupt: true to skip and list such files")
 
 
 def _run(jobs: list[tuple], workers: int, skip: bool) -> dict[int, str]:
@@ -87,15 +144,18 @@ def _run(jobs: list[tuple], workers: int, skip: bool) -> dict[int, str]:
         pool = None
     else:
         # Each job is independent and deterministic, so the pool writes exactly what the loop would.
-        pool = ProcessPoolExecutor(workers)
+        pool = ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(Image.MAX_IMAGE_PIXELS,))
         results = pool.map(_job, jobs, chunksize=max(1, min(64, len(jobs) // (workers * 4))))
     bad: dict[int, str] = {}
     try:
-        for index, reason in enumerate(tqdm(results, **progress)):
-            if reason is not None and not skip:
-                raise _bad(reason)
-            if reason is not None:
-                bad[index] = reason
+        for index, problem in enumerate(tqdm(results, **progress)):
+            if problem is not None and not skip:
+                raise _bad(*problem)
+            if problem is not None:
+                bad[index] = problem[0]
+    except BrokenProcessPool:  # a worker was killed, most often by the kernel for lack of memory
+        raise DmlbenchError(f"a prepare worker process died (out of memory?): lower prepare.workers "
+                            f"(now {workers}) or set prepare.max_side, then run prepare again") from None
     finally:
         if pool is not None:  # on an error, drop the queued jobs instead of finishing them
             pool.shutdown(wait=True, cancel_futures=True)
@@ -106,9 +166,9 @@ def _missing_first(jobs: list[tuple], skip: bool) -> None:
     """Fail before any decoding when a listed file is absent (a stat per image is cheap)."""
     if skip:
         return  # the jobs report them one by one, so they are skipped and listed like corrupt files
-    missing = [job[0] for job in jobs if not job[0].is_file()]
+    missing = [reason for reason in map(absent_reason, (job[0] for job in jobs)) if reason]
     if missing:
-        raise _bad(f"missing image {missing[0]} ({len(missing)} listed file(s) missing in all)")
+        raise _bad(f"{missing[0]} ({len(missing)} listed file(s) missing in all)")
 
 
 def write_skip_report(path: Path, records: list[Record], bad: dict[int, str]) -> None:
@@ -120,21 +180,41 @@ def write_skip_report(path: Path, records: list[Record], bad: dict[int, str]) ->
     atomic.write_text(path, buffer.getvalue())
 
 
+def _check_targets(records: list[Record], targets: list[str], raw_root: Path, out_dir: Path) -> None:
+    """Every image prepare writes must land inside ``out_dir``, whatever path a dataset file gave it.
+
+    The last component is not followed: the atomic write replaces a link there instead of writing through it
+    (DVC's symlink cache leaves such links in an output folder).
+    """
+    for record, target in zip(records, targets):
+        found = escape_problem(out_dir, target, follow_last=False)
+        if found:
+            raise DmlbenchError(f"record {record.path!r} of {raw_root}: its prepared image {target!r} "
+                                f"{found[0]} (it would be written outside {out_dir}): restore the dataset "
+                                f"file that lists it from the original archive, and remove any link inside "
+                                f"{out_dir}")
+
+
 def prepare_dataset(records: list[Record], raw_root: Path, out_dir: Path, crop: bool,
-                    max_side: int | None, workers: int = 0, skip_corrupt: bool = False) -> dict:
+                    max_side: int | None, workers: int = 0, skip_corrupt: bool = False,
+                    jpeg_quality: int = JPEG_QUALITY) -> dict:
     """Write ``out_dir``/images/... and ``out_dir``/<split>.csv; return images and classes per split.
 
     With ``skip_corrupt`` unreadable or missing images are left out and listed in ``out_dir``/skipped.csv.
     """
+    if not records:
+        raise DmlbenchError(f"the dataset at {raw_root} lists no image: restore its annotation files from the "
+                            f"original archive")
     records = sorted(records, key=lambda r: (r.split, r.path, r.label))
     targets = [prepared_path(r.path) for r in records]
+    _check_targets(records, targets, raw_root, Path(out_dir))
     if len(set(targets)) != len(targets):
         raise DmlbenchError(f"{len(targets) - len(set(targets))} records of {raw_root} share an image path: "
                             f"each image must be listed once")
     if crop and any(r.box is None for r in records):
         raise DmlbenchError(f"crop requested but some records of {raw_root} have no bounding box: "
                             f"prepare uncropped")
-    jobs = [(Path(raw_root) / r.path, Path(out_dir) / t, r.box if crop else None, max_side)
+    jobs = [(Path(raw_root) / r.path, Path(out_dir) / t, r.box if crop else None, max_side, jpeg_quality)
             for r, t in zip(records, targets)]
     _missing_first(jobs, skip_corrupt)
     bad = _run(jobs, workers, skip_corrupt)

@@ -1,12 +1,33 @@
-"""P x K batch sampler: P classes, K images each, deterministic per (seed, epoch)."""
+"""Batch samplers: the contract every method's sampler meets, P x K class-balanced batches and plain shuffled
+batches, both deterministic per (seed, epoch), and the wrapper that pairs each index with its augmentation seed."""
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Protocol
 
 import numpy as np
 from torch.utils.data import Sampler
 
 from dmlbench.errors import DmlbenchError
+
+
+class BatchSampler(Protocol):
+    """What the training loop needs of a method's batch sampler.
+
+    An epoch's batches are a pure function of (seed, epoch), so a resumed run skips the finished batches and gets
+    the same remaining ones. ``for_rank`` gives this process's equal slice of every global batch under DDP, and
+    ``offset`` is that slice's position in the global batch (0 in one process), which seeds the augmentation.
+    """
+
+    offset: int
+
+    def set_epoch(self, epoch: int) -> None: ...
+
+    def for_rank(self, rank: int, world_size: int) -> "BatchSampler": ...
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[list[int]]: ...
 
 
 class PxKSampler(Sampler[list[int]]):
@@ -16,17 +37,18 @@ class PxKSampler(Sampler[list[int]]):
     full (the last one cut short to fit), so every batch has P*K images.
     """
 
-    def __init__(self, labels: Sequence[int], classes_per_batch: int, images_per_class: int,
-                 num_batches: int | None, seed: int):
+    offset = 0
+
+    def __init__(self, labels: Sequence[int], classes_per_batch: int, images_per_class: int, seed: int,
+                 require_pairs: bool = False):
+        """``require_pairs``: refuse data where batch-hard mining finds no positive pair (triplet losses)."""
         self.labels = list(labels)
         self.by_class = indices_by_class(labels)
         self.p, self.k, self.seed, self.epoch = classes_per_batch, images_per_class, seed, 0
+        self.require_pairs = require_pairs
         self.batch_size = classes_per_batch * images_per_class
-        _validate(self.by_class, len(labels), classes_per_batch, images_per_class)
-        self.num_batches = len(labels) // self.batch_size if num_batches is None else num_batches
-        if self.num_batches < 1:
-            raise DmlbenchError(f"num_batches must be >= 1, got {num_batches}: pass a positive number "
-                                f"(or None for train images // batch size)")
+        _validate(self.by_class, len(labels), classes_per_batch, images_per_class, require_pairs)
+        self.num_batches = len(labels) // self.batch_size
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch whose batches ``__iter__`` yields (like DistributedSampler)."""
@@ -36,7 +58,7 @@ class PxKSampler(Sampler[list[int]]):
         """The same batches split over ``world_size`` processes: this one's share (itself in one process)."""
         if world_size == 1:
             return self
-        return DistributedPxKSampler(self.labels, self.p, self.k, self.num_batches, self.seed, rank, world_size)
+        return DistributedPxKSampler(self.labels, self.p, self.k, self.seed, rank, world_size, self.require_pairs)
 
     def __len__(self) -> int:
         return self.num_batches
@@ -58,10 +80,10 @@ class DistributedPxKSampler(PxKSampler):
     then one class may straddle two ranks; the whole-batch losses see the gathered batch, so they are unchanged.
     """
 
-    def __init__(self, labels: Sequence[int], classes_per_batch: int, images_per_class: int,
-                 num_batches: int | None, seed: int, rank: int, world_size: int):
-        _validate_ranks(classes_per_batch, rank, world_size)
-        super().__init__(labels, classes_per_batch, images_per_class, num_batches, seed)
+    def __init__(self, labels: Sequence[int], classes_per_batch: int, images_per_class: int, seed: int,
+                 rank: int, world_size: int, require_pairs: bool = False):
+        _validate_ranks(classes_per_batch, rank, world_size, "classes_per_batch")
+        super().__init__(labels, classes_per_batch, images_per_class, seed, require_pairs)
         self.rank, self.world_size = rank, world_size
         self.per_rank = self.batch_size // world_size
         self.offset = rank * self.per_rank  # position of this rank's first index in the global batch
@@ -69,6 +91,85 @@ class DistributedPxKSampler(PxKSampler):
     def __iter__(self) -> Iterator[list[int]]:
         for batch in super().__iter__():
             yield batch[self.offset: self.offset + self.per_rank]
+
+
+class ShuffledBatchSampler(Sampler[list[int]]):
+    """Plain shuffled batches (a shuffled DataLoader with drop_last), drawn from (seed, epoch): every image at
+    most once per epoch, train images // batch_size batches."""
+
+    offset = 0
+
+    def __init__(self, num_samples: int, batch_size: int, seed: int):
+        if batch_size < 1 or batch_size > num_samples:
+            raise DmlbenchError(f"a batch of {batch_size} images does not fit the {num_samples} training images: "
+                                f"set the batch size between 1 and {num_samples}")
+        self.num_samples, self.batch_size, self.seed, self.epoch = num_samples, batch_size, seed, 0
+        self.num_batches = num_samples // batch_size
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def for_rank(self, rank: int, world_size: int) -> "ShuffledBatchSampler":
+        """The same batches split over ``world_size`` processes: this one's contiguous slice."""
+        if world_size == 1:
+            return self
+        _validate_ranks(self.batch_size, rank, world_size, "batch_size")
+        return _RankSlice(self, rank, world_size)
+
+    def __len__(self) -> int:
+        return self.num_batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        order = np.random.default_rng([self.seed, self.epoch]).permutation(self.num_samples)
+        for b in range(self.num_batches):
+            yield order[b * self.batch_size: (b + 1) * self.batch_size].tolist()
+
+
+class _RankSlice:
+    """This rank's contiguous share of every batch of ``sampler`` (global batches are the same on every rank)."""
+
+    def __init__(self, sampler, rank: int, world_size: int):
+        self.sampler, self.per_rank = sampler, sampler.batch_size // world_size
+        self.offset = rank * self.per_rank
+
+    def set_epoch(self, epoch: int) -> None:
+        self.sampler.set_epoch(epoch)
+
+    def for_rank(self, rank: int, world_size: int):
+        raise ValueError("already split over ranks")
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for batch in self.sampler:
+            yield batch[self.offset: self.offset + self.per_rank]
+
+
+class SeededBatches:
+    """A batch sampler's epoch from batch ``start`` on, each index paired with its augmentation seed."""
+
+    def __init__(self, batch_sampler: BatchSampler, seed: int):
+        self.batch_sampler, self.seed, self.epoch, self.start = batch_sampler, seed, 0, 0
+
+    def set_position(self, epoch: int, start: int) -> None:
+        """Select the epoch and the first batch the next ``iter`` yields (the DataLoader is reused)."""
+        self.epoch, self.start = epoch, start
+        self.batch_sampler.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.batch_sampler) - self.start
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        for step, batch in enumerate(self.batch_sampler):
+            if step >= self.start:
+                # Under DDP a rank holds a slice of the global batch: seeding by the global slot gives every image
+                # the augmentation it gets in one process.
+                offset = self.batch_sampler.offset
+                yield [(index, self._sample_seed(step, offset + slot)) for slot, index in enumerate(batch)]
+
+    def _sample_seed(self, step: int, slot: int) -> int:
+        return int(np.random.SeedSequence([self.seed, self.epoch, step, slot]).generate_state(1)[0])
 
 
 def shuffled_k_groups(by_class: dict[int, list[int]], k: int, rng: np.random.Generator) -> Iterator[list[int]]:
@@ -102,7 +203,7 @@ def indices_by_class(labels: Sequence[int]) -> dict[int, list[int]]:
     return dict(sorted(by_class.items()))
 
 
-def _validate(by_class: dict[int, list[int]], n: int, p: int, k: int) -> None:
+def _validate(by_class: dict[int, list[int]], n: int, p: int, k: int, require_pairs: bool) -> None:
     fix = "lower classes_per_batch or images_per_class"
     if p < 1 or k < 1:
         raise DmlbenchError(f"classes_per_batch ({p}) and images_per_class ({k}) must both be >= 1: "
@@ -111,24 +212,27 @@ def _validate(by_class: dict[int, list[int]], n: int, p: int, k: int) -> None:
         raise DmlbenchError(f"a batch of classes_per_batch x images_per_class = {p} x {k} = {p * k} is larger "
                             f"than the {n} training images: {fix}")
     if len(by_class) < p:
+        least = 2 if require_pairs else 1  # a triplet batch needs two classes
+        fix = (f"lower classes_per_batch to at most {len(by_class)}" if len(by_class) >= least else
+               f"use a training split with at least {least} classes")
         raise DmlbenchError(f"classes_per_batch = {p} but the training split has only {len(by_class)} "
-                            f"classes: lower classes_per_batch to at most {len(by_class)}")
+                            f"class(es): {fix}")
     available = sum(min(k, len(v)) for v in by_class.values())
     if available < p * k:
         raise DmlbenchError(f"with images_per_class = {k} all {len(by_class)} classes together give only "
                             f"{available} images per batch, fewer than {p} x {k} = {p * k}: {fix}")
     with_pairs = sum(len(v) >= 2 for v in by_class.values())
-    if with_pairs < 2:
+    if require_pairs and with_pairs < 2:
         raise DmlbenchError(f"only {with_pairs} of the {len(by_class)} training classes have 2 or more images; "
                             f"batch-hard triplet needs positives in at least 2 classes: use a training split "
                             f"with more images per class")
 
 
-def _validate_ranks(p: int, rank: int, world: int) -> None:
+def _validate_ranks(p: int, rank: int, world: int, what: str) -> None:
     if world < 1 or not 0 <= rank < world:
         raise DmlbenchError(f"rank {rank} of world size {world} is impossible: need world size >= 1 and "
                             f"0 <= rank < world size (torchrun sets both)")
     if p % world:
         lower = max(m for m in range(1, world + 1) if p % m == 0)
-        raise DmlbenchError(f"classes_per_batch {p} must be divisible by the number of processes {world}: "
-                            f"set classes_per_batch to a multiple of {world}, or run {lower} processes")
+        raise DmlbenchError(f"{what} {p} must be divisible by the number of processes {world}: "
+                            f"set {what} to a multiple of {world}, or run {lower} processes")

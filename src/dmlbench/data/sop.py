@@ -1,9 +1,11 @@
 """Stanford Online Products from its published layout: Ebay_train.txt / Ebay_test.txt, label = class_id."""
 
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from dmlbench.data.counts import Counts, check_counts
+from dmlbench.data.paths import contained_path
 from dmlbench.data.records import Record
+from dmlbench.data.textfiles import read_lines
 from dmlbench.errors import DmlbenchError
 
 HEADER = ["image_id", "class_id", "super_class_id", "path"]
@@ -24,18 +26,14 @@ def _row(path: Path, number: int, line: str) -> tuple[str, int]:
     except ValueError:
         raise DmlbenchError(f"malformed line {path}:{number}: {line!r} (expected 4 fields: "
                             f"{' '.join(HEADER)}); {LAYOUT}") from None
-    posix = PurePosixPath(relative)
-    if posix.is_absolute() or ".." in posix.parts:
-        raise DmlbenchError(f"{path}:{number}: image path {relative!r} must be relative to the root without "
-                            f"'..'; {LAYOUT}")
-    return str(posix), label
+    return contained_path(path.parent, relative, f"{path}:{number}"), label  # paths are relative to the root
 
 
 def read_list(path: Path, split: str) -> list[Record]:
     """The records of one Ebay_*.txt list, after checking its header line."""
     if not path.is_file():
         raise DmlbenchError(f"missing annotation file {path}: {LAYOUT}")
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = read_lines(path, f"restore it from the archive; {LAYOUT}")
     if not lines or lines[0].split() != HEADER:
         found = lines[0] if lines else ""
         raise DmlbenchError(f"{path} must start with the header '{' '.join(HEADER)}', found {found!r}: "

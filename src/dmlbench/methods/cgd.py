@@ -6,9 +6,10 @@ import torch
 
 from dmlbench.config import require
 from dmlbench.data.sampler import PxKSampler
-from dmlbench.data.transforms import test_preset, train_preset
 from dmlbench.losses.smoothed_ce import label_smoothed_cross_entropy
 from dmlbench.losses.triplet import batch_hard_triplet
+from dmlbench.methods.common import argmax_correct, resize_crop_test, resize_crop_train, resize_crop_sizes
+from dmlbench.methods.method import Method
 from dmlbench.models.cgd import CGD, check_descriptors
 from dmlbench.training.optimization import Optimization
 
@@ -35,7 +36,13 @@ class CGDConfig:
 
     def __post_init__(self) -> None:
         check_descriptors(self.gd_config, self.feature_dim)  # at stage start, not at model build
+        require(self.feature_dim >= len(self.gd_config),
+                f"cgd.feature_dim must be >= the {len(self.gd_config)} descriptor(s), got {self.feature_dim}")
         require(self.epochs >= 0, f"cgd.epochs must be >= 0, got {self.epochs}")
+        require(self.margin >= 0, f"cgd.margin must be >= 0, got {self.margin}")
+        require(0 < self.lr_gamma <= 1, f"cgd.lr_gamma must be in (0, 1], got {self.lr_gamma}")
+        require(min(self.train_crop, self.test_resize) >= 16,
+                f"cgd.train_crop ({self.train_crop}) and cgd.test_resize ({self.test_resize}) must be >= 16 px")
         require(0.0 <= self.smoothing < 1.0, f"cgd.smoothing must be in [0, 1), got {self.smoothing}")
         require(self.classes_per_batch >= 2 and self.images_per_class >= 2,
                 f"cgd.classes_per_batch ({self.classes_per_batch}) and cgd.images_per_class "
@@ -48,8 +55,8 @@ class CGDConfig:
                 f"cgd.lr_milestones must be fractions in (0, 1], got {list(self.lr_milestones)}")
 
 
-def build_model(cfg: CGDConfig, backbone: str, num_classes: int, pretrained: bool) -> CGD:
-    """The CGD network for ``num_classes`` training classes."""
+def build_model(cfg: CGDConfig, backbone: str, num_classes: int, pretrained: bool, seed: int) -> CGD:
+    """The CGD network for ``num_classes`` training classes (it draws nothing: ``seed`` unused)."""
     return CGD(backbone, cfg.gd_config, cfg.feature_dim, num_classes, pretrained, cfg.freeze_bn)
 
 
@@ -69,20 +76,15 @@ def build_optimizer(cfg: CGDConfig, model: torch.nn.Module) -> Optimization:
 
 
 def batch_sampler(cfg: CGDConfig, labels: list[int], seed: int) -> PxKSampler:
-    """P classes x K images per batch; batches per epoch = train images // batch size."""
-    return PxKSampler(labels, cfg.classes_per_batch, cfg.images_per_class, num_batches=None, seed=seed)
-
-
-def train_transform(cfg: CGDConfig):
-    """Resize((r, r)), RandomCrop, flip."""
-    return train_preset(cfg.train_resize, cfg.train_crop)
-
-
-def test_transform(cfg: CGDConfig):
-    """Resize((r, r)) only, as the seed evaluates."""
-    return test_preset(cfg.test_resize)
+    """P classes x K images per batch; batches per epoch = train images // batch size; batch-hard needs pairs."""
+    return PxKSampler(labels, cfg.classes_per_batch, cfg.images_per_class, seed, require_pairs=True)
 
 
 def describe(cfg: CGDConfig) -> str:
     """The descriptor order, as the seed's tables label a model: ResNet50(SG)."""
     return cfg.gd_config
+
+
+METHOD = Method(name="cgd", config_cls=CGDConfig, build_model=build_model, loss=loss, correct=argmax_correct,
+                build_optimizer=build_optimizer, batch_sampler=batch_sampler, train_transform=resize_crop_train,
+                test_transform=resize_crop_test, image_sizes=resize_crop_sizes, describe=describe)

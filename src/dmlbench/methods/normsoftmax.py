@@ -6,8 +6,9 @@ import torch
 
 from dmlbench.config import require
 from dmlbench.data.sampler import PxKSampler
-from dmlbench.data.transforms import test_preset, train_preset
 from dmlbench.losses.normalized_softmax import normalized_softmax_loss
+from dmlbench.methods.common import argmax_correct, resize_crop_test, resize_crop_train, resize_crop_sizes
+from dmlbench.methods.method import Method
 from dmlbench.models.normsoftmax import NormSoftmax
 from dmlbench.training.optimization import Optimization
 
@@ -39,6 +40,12 @@ class NormSoftmaxConfig:
                 f"normsoftmax.classes_per_batch ({self.classes_per_batch}) and normsoftmax.images_per_class "
                 f"({self.images_per_class}) must be >= 1")
         require(self.lr > 0, f"normsoftmax.lr must be > 0, got {self.lr}")
+        require(0 <= self.momentum < 1 and self.weight_decay >= 0,
+                f"normsoftmax.momentum must be in [0, 1) and weight_decay >= 0, got {self.momentum}, "
+                f"{self.weight_decay}")
+        require(0 < self.lr_gamma <= 1, f"normsoftmax.lr_gamma must be in (0, 1], got {self.lr_gamma}")
+        require(min(self.train_crop, self.test_crop) >= 16,
+                f"normsoftmax crops ({self.train_crop}, {self.test_crop}) must be >= 16 px")
         require(self.epochs >= 0 and self.warmup_epochs >= 0,
                 f"normsoftmax.epochs ({self.epochs}) and normsoftmax.warmup_epochs ({self.warmup_epochs}) "
                 f"must be >= 0")
@@ -49,8 +56,9 @@ class NormSoftmaxConfig:
                 f"({self.train_resize}, {self.test_resize})")
 
 
-def build_model(cfg: NormSoftmaxConfig, backbone: str, num_classes: int, pretrained: bool) -> NormSoftmax:
-    """The NormSoftmax network for ``num_classes`` training classes."""
+def build_model(cfg: NormSoftmaxConfig, backbone: str, num_classes: int, pretrained: bool, seed: int
+                ) -> NormSoftmax:
+    """The NormSoftmax network for ``num_classes`` training classes (it draws nothing: ``seed`` unused)."""
     return NormSoftmax(backbone, cfg.feature_dim, num_classes, pretrained)
 
 
@@ -74,19 +82,15 @@ def build_optimizer(cfg: NormSoftmaxConfig, model: NormSoftmax) -> Optimization:
 
 def batch_sampler(cfg: NormSoftmaxConfig, labels: list[int], seed: int) -> PxKSampler:
     """P classes x K images per batch (seed: 3 x 25); batches per epoch = train images // batch size."""
-    return PxKSampler(labels, cfg.classes_per_batch, cfg.images_per_class, num_batches=None, seed=seed)
-
-
-def train_transform(cfg: NormSoftmaxConfig):
-    """Resize((r, r)), RandomCrop, flip."""
-    return train_preset(cfg.train_resize, cfg.train_crop)
-
-
-def test_transform(cfg: NormSoftmaxConfig):
-    """Resize((r, r)), CenterCrop."""
-    return test_preset(cfg.test_resize, cfg.test_crop)
+    return PxKSampler(labels, cfg.classes_per_batch, cfg.images_per_class, seed)
 
 
 def describe(cfg: NormSoftmaxConfig) -> str:
     """The embedding size, e.g. "2048-d"."""
     return f"{cfg.feature_dim}-d"
+
+
+METHOD = Method(name="normsoftmax", config_cls=NormSoftmaxConfig, build_model=build_model, loss=loss,
+                correct=argmax_correct, build_optimizer=build_optimizer, batch_sampler=batch_sampler,
+                train_transform=resize_crop_train, test_transform=resize_crop_test, image_sizes=resize_crop_sizes,
+                describe=describe, features=("dense", "binary"))

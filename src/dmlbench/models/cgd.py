@@ -5,8 +5,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from dmlbench.errors import DmlbenchError
-from dmlbench.models.backbones import backbone_channels, build_backbone
+from dmlbench.models.backbones import backbone_channels, build_backbone, require_resnet
 from dmlbench.models.descriptors import DESCRIPTORS
+from dmlbench.models.frozen_bn import FrozenBatchNormStats
 
 GD_CONFIGS = ("S", "M", "G", "SM", "MS", "SG", "GS", "MG", "GM", "SMG", "MSG", "GSM")
 
@@ -22,6 +23,7 @@ def check_descriptors(gd_config: str, feature_dim: int) -> None:
 
 def cgd_trunk(backbone: str, pretrained: bool) -> nn.Sequential:
     """conv1..layer4 of a torchvision ResNet with the seed's change: layer3's first block keeps stride 1."""
+    require_resnet(backbone, "cgd")
     net = build_backbone(backbone, pretrained)
     block = net.layer3[0]
     strided = block.conv2 if hasattr(block, "conv3") else block.conv1  # Bottleneck vs BasicBlock
@@ -30,7 +32,7 @@ def cgd_trunk(backbone: str, pretrained: bool) -> nn.Sequential:
     return nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3, net.layer4)
 
 
-class CGD(nn.Module):
+class CGD(FrozenBatchNormStats, nn.Module):
     """forward(x) -> (embedding (B, feature_dim), L2-normalised; logits (B, num_classes))."""
 
     def __init__(self, backbone: str, gd_config: str, feature_dim: int, num_classes: int, pretrained: bool,
@@ -53,12 +55,5 @@ class CGD(nn.Module):
         embedding = F.normalize(torch.cat(parts, dim=1), dim=1)  # (B, feature_dim)
         return embedding, self.classifier(descriptors[0])
 
-    def train(self, mode: bool = True) -> "CGD":
-        """Train mode everywhere except, with ``freeze_bn``, the trunk's BatchNorm2d (frozen statistics, seed)."""
-        super().train(mode)
-        if not self.freeze_bn:
-            return self
-        for module in self.trunk.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                module.eval()
-        return self
+    def frozen_bn_scope(self) -> nn.Module:
+        return self.trunk

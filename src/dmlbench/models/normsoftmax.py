@@ -1,10 +1,12 @@
-"""The NormSoftmax network: ResNet (standard strides, avgpool) -> layer norm -> Linear -> L2; cosine classifier."""
+"""The NormSoftmax network: trunk (standard strides) -> average pooling -> layer norm -> Linear -> L2; cosine classifier."""
+
+import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dmlbench.models.backbones import backbone_channels, build_backbone
+from dmlbench.models.backbones import backbone_channels, build_trunk
 
 
 class CosineClassifier(nn.Module):
@@ -16,7 +18,9 @@ class CosineClassifier(nn.Module):
     def __init__(self, feature_dim: int, num_classes: int):
         super().__init__()
         self.weight = nn.Parameter(torch.empty(num_classes, feature_dim))
-        nn.init.xavier_uniform_(self.weight)  # the scale does not matter: rows are normalised in forward
+        # PyTorch's default Linear init, as the seed's. The scale matters although rows are normalised in forward:
+        # a row's angular step under SGD scales with 1 / |w|^2, so the init sets each class's learning speed.
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
 
     def forward(self, embedding: torch.Tensor) -> torch.Tensor:
         return embedding @ F.normalize(self.weight, dim=1).T
@@ -27,14 +31,13 @@ class NormSoftmax(nn.Module):
 
     def __init__(self, backbone: str, feature_dim: int, num_classes: int, pretrained: bool):
         super().__init__()
-        net = build_backbone(backbone, pretrained)
-        self.trunk = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3,
-                                   net.layer4, net.avgpool)
+        self.trunk = build_trunk(backbone, pretrained)
+        self.pool = nn.AdaptiveAvgPool2d(1)  # a module, not .mean(): thop counts it, as in the seed's FLOPs
         self.embedding = nn.Linear(backbone_channels(backbone), feature_dim)
         self.classifier = CosineClassifier(feature_dim, num_classes)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        pooled = torch.flatten(self.trunk(x), 1)  # (B, C)
+        pooled = torch.flatten(self.pool(self.trunk(x)), 1)  # (B, C)
         # Layer norm without affine parameters: zero mean, unit variance per image, before the embedding layer.
         normed = F.layer_norm(pooled, pooled.shape[1:])
         embedding = F.normalize(self.embedding(normed), dim=1)

@@ -130,3 +130,11 @@ def format_count(n: float) -> str:
         if n > scale:
             return f"{n / scale:.2f}{suffix}"
     return f"{n:.2f}B"
+
+
+def measure(method, cfg, backbone: str, dataset: str, classes: int, image_size: int, seed: int) -> dict:
+    """One cell: the method's full model (classifier included) built with ``cfg``, as the seeds count it."""
+    model = method.build_model(cfg, backbone, classes, False, seed)
+    return {"backbone": backbone, "dataset": dataset, "classes": classes, "params": count_params(model),
+            "macs_seed": count_flops(model, image_size, convention="seed"),
+            "macs_thop": count_flops(model, image_size, convention="thop")}

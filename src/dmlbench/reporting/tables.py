@@ -8,6 +8,7 @@ from tabulate import tabulate
 
 from dmlbench.data.protocol import RECALL_KS
 from dmlbench.errors import DmlbenchError
+from dmlbench.reporting.run_record import source_label
 
 START, END = "<!-- tables:start -->", "<!-- tables:end -->"
 DATASET_TITLES = {"synthetic": "Synthetic demo (CUB layout)", "car": "CARS196", "cub": "CUB200-2011",
@@ -19,8 +20,28 @@ MISSING = "—"
 
 
 def load_json_dir(folder: Path) -> list[dict]:
-    """Every *.json in ``folder``, in file-name order (so the tables are byte-stable)."""
-    return [json.loads(p.read_text()) for p in sorted(Path(folder).glob("*.json"))]
+    """Every *.json in ``folder``, in file-name order (so the tables are byte-stable).
+
+    A file that is not a JSON object (truncated, corrupt, not UTF-8, a list...) stops with one line naming it
+    and the fix: delete it, or rerun the stage that writes it (evaluate for metrics/runs, complexity for
+    metrics/complexity) with the params of the run it records.
+    """
+    writer = {"runs": "evaluate", "complexity": "complexity"}.get(Path(folder).name)
+    fix = (f"delete it, or rerun dvc repro {writer} with the params of the run it records" if writer
+           else "delete it, or rerun the stage that writes it")
+    records = []
+    for path in sorted(Path(folder).glob("*.json")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
+            reason = " ".join(str(exc).split())  # one line, whatever the parser said
+            raise DmlbenchError(f"cannot read {path} as JSON ({type(exc).__name__}: {reason}): {fix}") from None
+        if not isinstance(record, dict):
+            kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(record),
+                                                                                                "a number")
+            raise DmlbenchError(f"{path} holds {kind}, not the JSON object of a metrics file: {fix}")
+        records.append(record)
+    return records
 
 
 def load_published(folder: Path) -> list[dict]:
@@ -34,32 +55,46 @@ def percent(value: float | None) -> str:
 
 
 def recall_table(dataset: str, runs: list[dict], published: list[dict]) -> str:
-    """One dataset: dmlbench runs (and "—" rows for seed cells not run yet) beside the seeds' numbers.
+    """One dataset: every dmlbench run (and a "—" row for a seed cell nobody ran) beside the seeds' numbers.
 
-    A method with binary codes (NormSoftmax) gets a dense and a binary row for each side.
+    Rows are grouped by (method, backbone, crop); a method with binary codes (NormSoftmax) gets a dense and a
+    binary row for each run and for the seed.
     """
     ks = RECALL_KS[dataset]
     header = ["Method", "Backbone", "Variant", "Crop", "Features", "Source", *[f"R@{k}" for k in ks], "MAP@R",
               "R-Prec"]
-    ours = {(r["run"]["method"], r["run"]["backbone"], r["run"]["crop"]): r
-            for r in runs if r["run"]["dataset"] == dataset}
+    ours: dict[tuple, list[dict]] = {}
+    for r in sorted((r for r in runs if r["run"]["dataset"] == dataset), key=lambda r: r["run"]["name"]):
+        ours.setdefault((r["run"]["method"], r["run"]["backbone"], r["run"]["crop"]), []).append(r)
     theirs = {(seed["method"], backbone, crop): (seed, cell)
               for seed in published for crop, cells in seed["recall"].get(dataset, {}).items()
               for backbone, cell in cells.items()}
     rows = []
     for key in sorted(set(ours) | set(theirs)):
-        run, (seed, cell) = ours.get(key), theirs.get(key, (None, None))
         method, backbone, crop = key
-        variant = run["run"].get("variant", "") if run else cell["variant"]
-        lead = [method, BACKBONE_TITLES.get(backbone, backbone), variant, crop]
-        for feature in _features(run, cell):
-            rows.append(lead + [feature, *_our_cells(run, feature, ks)])
-            if cell is not None:
+        seed, cell = theirs.get(key, (None, None))
+        for run in ours.get(key, [None]):
+            variant = run["run"]["variant"] if run else cell["variant"]
+            lead = [method, BACKBONE_TITLES.get(backbone, backbone), variant, crop]
+            for feature in _features(run, cell if run is None else None):
+                rows.append(lead + [feature, *_our_cells(run, feature, ks, _ambiguous(run, ours.get(key, [])))])
+        if cell is not None:
+            lead = [method, BACKBONE_TITLES.get(backbone, backbone), cell["variant"], crop]
+            for feature in _features(None, cell):
                 values = cell["values"] if feature == "dense" else cell.get(feature)
                 shown = [f"{v:.1f}" for v in values] if values else [MISSING] * len(ks)
                 rows.append(lead + [feature, f"{seed['source']}, published (best test epoch)", *shown, MISSING,
                                     MISSING])
     return tabulate(rows, header, tablefmt="github", disable_numparse=True)
+
+
+def _ambiguous(run: dict | None, group: list[dict]) -> bool:
+    """Whether another run of the group shows the same variant and source: then the row names its run."""
+    if run is None:
+        return False
+    same = [r for r in group if r["run"]["variant"] == run["run"]["variant"]
+            and source_label(r["run"]) == source_label(run["run"])]
+    return len(same) > 1
 
 
 def _features(run: dict | None, cell: dict | None) -> list[str]:
@@ -69,14 +104,14 @@ def _features(run: dict | None, cell: dict | None) -> list[str]:
     return ["dense", *sorted(extra)]
 
 
-def _our_cells(run: dict | None, feature: str, ks) -> list[str]:
+def _our_cells(run: dict | None, feature: str, ks, name_run: bool) -> list[str]:
     """Source + recall/MAP@R/R-Precision cells of our run for ``feature``; dashes when not run."""
     if run is None:
         return ["dmlbench (not run)", *[MISSING] * (len(ks) + 2)]
     metrics = run["metrics"] if feature == "dense" else run["metrics"].get(feature, {})
-    warmup = run["run"].get("warmup_epochs", 0)
-    epochs = f"{warmup}+{run['run']['epochs']}" if warmup else run["run"]["epochs"]
-    source = f"dmlbench, {epochs} epochs, {run['run']['selection']}"
+    source = source_label(run["run"])
+    if name_run:  # two runs differing only in a param the other columns do not show (a margin, a seed)
+        source += f", seed {run['run']['seed']}, run {run['run']['digest']}"
     return [source, *[percent(metrics.get(f"recall@{k}")) for k in ks], percent(metrics.get("map@r")),
             percent(metrics.get("r_precision"))]
 

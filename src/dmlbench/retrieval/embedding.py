@@ -9,6 +9,7 @@ from torch.utils.data import DataLoader
 from dmlbench.data.image_dataset import ManifestDataset, class_list
 from dmlbench.data.manifest import read_manifest
 from dmlbench.errors import DmlbenchError
+from dmlbench.retrieval.ranks import nonfinite_rows
 from dmlbench.training.precision import autocast, memory_format, resolve_precision, to_device
 
 # Self-retrieval datasets have test.csv; In-shop style datasets have query.csv + gallery.csv.
@@ -25,10 +26,11 @@ def eval_splits(prepared: Path) -> tuple[str, ...]:
 
 @torch.no_grad()
 def embed_images(model, dataset, batch_size: int, workers: int, device: torch.device, precision: str = "fp32",
-                 channels_last: bool = False) -> torch.Tensor:
+                 channels_last: bool = False, split: str = "evaluation") -> torch.Tensor:
     """(N, D) float32 L2-normalised embeddings, in dataset order; the model's first output is the embedding.
 
-    ``precision`` is a resolved one (fp32, bf16, fp16): the autocast dtype of the forward pass.
+    ``precision`` is a resolved one (fp32, bf16, fp16): the autocast dtype of the forward pass. Non-finite
+    embeddings are refused (see check_embeddings); ``split`` names the images in that error.
     """
     model.eval().to(device, memory_format=memory_format(channels_last))
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
@@ -38,7 +40,20 @@ def embed_images(model, dataset, batch_size: int, workers: int, device: torch.de
         with autocast(device, precision):
             embedding = model(to_device(images, device, channels_last))[0]
         chunks.append(embedding.float().cpu())
-    return F.normalize(torch.cat(chunks), dim=1)
+    embeddings = F.normalize(torch.cat(chunks), dim=1)
+    check_embeddings(embeddings, split)
+    return embeddings
+
+
+def check_embeddings(embeddings: torch.Tensor, split: str) -> None:
+    """Refuse NaN or inf embeddings, before the embed stage writes anything: they come from a model whose
+    training diverged, and would score as perfect matches in evaluate. (A NaN or inf coordinate leaves its
+    whole row NaN after L2-normalisation, so each such row counts once.)"""
+    bad = nonfinite_rows(embeddings)
+    if bad:
+        raise DmlbenchError(f"the model gave non-finite (NaN or inf) embeddings for {bad} of {len(embeddings)} "
+                            f"{split} images: its training diverged; lower the learning rate and rerun "
+                            f"dvc repro train")
 
 
 def embed_prepared(model, prepared: Path, transform, batch_size: int, workers: int, device: torch.device,
@@ -53,7 +68,8 @@ def embed_prepared(model, prepared: Path, transform, batch_size: int, workers: i
         rows = read_manifest(prepared / f"{split}.csv")
         dataset = ManifestDataset(prepared, rows, transform, class_list(rows))
         out[split] = {
-            "embeddings": embed_images(model, dataset, batch_size, workers, device, precision, channels_last),
+            "embeddings": embed_images(model, dataset, batch_size, workers, device, precision, channels_last,
+                                       split=split),
             "labels": torch.tensor([label for _, label in rows]),
             "paths": [path for path, _ in rows],
         }

@@ -4,6 +4,10 @@ Ranking convention, used by every metric: a stable sort by descending similarity
 ascending gallery index (what numpy.argsort(-sim, kind="stable") gives). In self-retrieval mode
 (no gallery) the query itself is removed by index, never by value, so a duplicate image stays.
 Memory is O(chunk_size x gallery size); the full Q x G matrix never exists.
+
+Inputs that cannot give meaningful numbers are refused, never scored: non-finite embeddings (a diverged
+model; NaN similarities would otherwise rank as perfect matches) and a gallery (the test set in
+self-retrieval) holding fewer than 2 classes.
 """
 
 import math
@@ -12,7 +16,7 @@ from typing import Sequence
 import torch
 
 from dmlbench.errors import DmlbenchError
-from dmlbench.retrieval.ranks import Ranks, cross_ranks, self_ranks
+from dmlbench.retrieval.ranks import Ranks, cross_ranks, nonfinite_rows, self_ranks
 
 SIMILARITIES = ("cosine", "hamming")
 TILE_CAP = 4096
@@ -26,9 +30,10 @@ def retrieval_metrics(query: torch.Tensor, query_labels: torch.Tensor,
 
     similarity: "cosine" (dot product of the given, already normalised embeddings) or "hamming" (codes
     sign(x), 0 counting as +1, ranked by ascending Hamming distance = descending dot product of the +-1 codes).
-    Queries with no relevant item count as misses for Recall@K and are left out of MAP@R and
-    R-Precision (which are 0.0 if no query has a relevant item). chunk_size bounds the working memory to
-    about chunk_size x gallery similarities.
+    Queries with no relevant item (see queries_without_relevant) count as misses for Recall@K and are left
+    out of MAP@R and R-Precision (which are 0.0 if no query has a relevant item). chunk_size bounds the
+    working memory to about chunk_size x gallery similarities. Non-finite embeddings and a gallery of fewer
+    than 2 classes are refused with a DmlbenchError.
     """
     self_mode = gallery is None
     if self_mode:
@@ -40,6 +45,16 @@ def retrieval_metrics(query: torch.Tensor, query_labels: torch.Tensor,
                         max(ks), chunk_size):
         tally.add(ranks, chunk_size)
     return tally.metrics(len(query))
+
+
+def queries_without_relevant(query_labels: torch.Tensor, gallery_labels: torch.Tensor | None = None) -> int:
+    """How many queries have no relevant item to find: a class with one image in self-retrieval (no gallery),
+    or a query label the gallery lacks. It depends on the labels alone, so it is the same for every feature."""
+    query_labels = query_labels.long()
+    if gallery_labels is None:
+        _, inverse, counts = query_labels.unique(return_inverse=True, return_counts=True)
+        return int((counts[inverse] == 1).sum())
+    return int((~torch.isin(query_labels, gallery_labels.long())).sum())
 
 
 def _ranks(query, labels, gallery, gallery_labels, max_k: int, chunk_size: int):
@@ -109,6 +124,10 @@ def _validate(query, query_labels, gallery, gallery_labels, ks, chunk_size, self
                                 f"embeddings: need one label per embedding; rerun the embed stage")
     if len(query) == 0:
         raise DmlbenchError("no query embeddings: the test split is empty; check the dataset preparation")
+    _check_finite(query, "test" if self_mode else "query")
+    if not self_mode:
+        _check_finite(gallery, "gallery")
+    _check_classes(gallery_labels, self_mode)
     if not ks or min(ks) < 1 or chunk_size < 1:
         raise DmlbenchError(f"ks={tuple(ks)} and chunk_size={chunk_size} must be positive (ks non-empty)")
     candidates = len(gallery) - (1 if self_mode else 0)
@@ -117,3 +136,23 @@ def _validate(query, query_labels, gallery, gallery_labels, ks, chunk_size, self
         raise DmlbenchError(f"Recall@{max(ks)} asked, but the gallery has {len(gallery)} images, so each "
                             f"query searches only {candidates}{besides}: lower the K list or use a "
                             f"larger test set")
+
+
+def _check_finite(embeddings: torch.Tensor, name: str) -> None:
+    """Refuse NaN or inf embeddings: they come from a model that diverged, and would otherwise score as
+    perfect (a NaN similarity compares false with everything, so nothing ever ranks above it)."""
+    bad = nonfinite_rows(embeddings)
+    if bad:
+        raise DmlbenchError(f"{bad} of {len(embeddings)} {name} embeddings are not finite (NaN or inf): the model "
+                            f"diverged in training; lower the learning rate and rerun dvc repro train")
+
+
+def _check_classes(gallery_labels: torch.Tensor, self_mode: bool) -> None:
+    """Refuse a gallery of fewer than 2 classes: every item would then be relevant to a query or none would,
+    so the ranking, whatever the model, decides nothing."""
+    found = len(gallery_labels.unique())
+    if found < 2:
+        where = "test split" if self_mode else "gallery"
+        raise DmlbenchError(f"the {where} has too few classes: found {found} class(es), need >= 2 for retrieval "
+                            f"to mean anything; put more classes in the {where} (split.txt for a folder "
+                            f"dataset) and rerun dvc repro prepare")

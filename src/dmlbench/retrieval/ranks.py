@@ -1,4 +1,4 @@
-"""The engine behind retrieval.py: the rank of every relevant item of every query, counted block by block.
+"""The engine behind metrics.py: the rank of every relevant item of every query, counted block by block.
 
 Recall@K needs the rank of a query's best relevant item and MAP@R / R-Precision the ranks of those within the
 top R, so no list is ever sorted: each query knows its relevant items (in ranked order) and counts the other
@@ -7,13 +7,24 @@ row segments): only segments holding an item at or above their query's threshold
 a relevant item within the top R or the best one below max K, are looked at closely. In self-retrieval the
 items are regrouped so that every class lies in one diagonal block, and each off-diagonal block is computed
 once and read both ways, which halves the matrix products.
+
+Every similarity must be finite: NaN compares false with everything, so a NaN relevant item would never be
+outranked and would count as a perfect match. The two entry points, self_ranks and cross_ranks, therefore
+refuse vectors holding a NaN or an infinity, or values so large that a dot product could overflow float32
+to inf (and inf - inf to NaN). A zero vector is finite and ranks: its similarity to every item is 0, so
+as a query it ties everything and its list is gallery-index order, and as an item it sits at 0 in every list.
 """
 
+import math
 from dataclasses import dataclass
 
 import torch
 
+from dmlbench.errors import DmlbenchError
+
 INF = float("inf")
+MAX_DOT = 1e38  # below float32's largest value, 3.4e38, with room for the rounding of long sums
+ROW_BLOCK = 4096  # rows examined at a time when counting bad rows: bounds that pass's memory
 SEGMENT = 32  # row segment whose maximum is checked first: a block costs one pass beyond its product
 FIRST_SLICE = 512  # columns of a diagonal block absorbed at a time
 COMPARE_BUDGET = 1 << 20  # (candidate x relevant item) comparisons per step, bounding its memory
@@ -142,9 +153,40 @@ def _count(st: Ranks, rows: torch.Tensor, entry_row, values: torch.Tensor, index
     st.beaten[rows] += per_row.view(-1, p + 1).cumsum(dim=1)[:, :p]
 
 
+def nonfinite_rows(x: torch.Tensor) -> int:
+    """How many rows of x hold a NaN or an infinity; one pass without a copy when there are none."""
+    if not len(x):
+        return 0
+    low, high = torch.aminmax(x)  # NaN propagates into both
+    if torch.isfinite(low) and torch.isfinite(high):
+        return 0
+    return sum(int((~torch.isfinite(x[a:a + ROW_BLOCK])).any(dim=1).sum()) for a in range(0, len(x), ROW_BLOCK))
+
+
+def check_features(x: torch.Tensor, name: str) -> None:
+    """Refuse vectors whose dot products could be NaN or infinite (see the module docstring).
+
+    Every partial sum of a dot product is at most dim x max|x|^2 in magnitude, so values within
+    sqrt(MAX_DOT / dim) keep all similarities finite; L2-normalised vectors (|x| <= 1) always pass.
+    """
+    if not len(x):
+        return
+    low, high = torch.aminmax(x)  # NaN propagates into both; one pass, no copy
+    limit = math.sqrt(MAX_DOT / max(x.shape[1], 1))
+    if -limit <= low and high <= limit:
+        return
+    bad = nonfinite_rows(x)
+    if bad:
+        raise DmlbenchError(f"{bad} of {len(x)} {name} vectors hold NaN or inf: their similarities would rank "
+                            f"as perfect matches; pass finite embeddings")
+    raise DmlbenchError(f"{name} vectors hold values up to {max(-low, high):.3g}: their dot products could "
+                        f"overflow float32; pass L2-normalised embeddings")
+
+
 def self_ranks(x: torch.Tensor, labels: torch.Tensor, tile: int, max_k: int, max_class: int):
     """Ranks of every item against all others (rows in a regrouped order), or None when a class outgrows a
     tile or max_class (each query keeps a slot per relevant item: the state is len(x) x largest class)."""
+    check_features(x, "item")
     tiles = _class_tiles(labels, tile)
     if tiles is None or tiles[2] > max_class:
         return None
@@ -182,8 +224,16 @@ def _aligned(width: int) -> int:
 
 
 def cross_ranks(query, query_labels, gallery, gallery_labels, chunk: int, max_k: int, self_mode: bool):
-    """Yield the Ranks of each chunk of queries against the whole gallery; self_mode excludes query i as
-    gallery item i."""
+    """An iterator over the Ranks of each chunk of queries against the whole gallery; self_mode excludes query
+    i as gallery item i. The vectors are checked here, at the call, not when the first chunk is drawn."""
+    check_features(query, "query")
+    if gallery is not query:
+        check_features(gallery, "gallery")
+    return _cross_chunks(query, query_labels, gallery, gallery_labels, chunk, max_k, self_mode)
+
+
+def _cross_chunks(query, query_labels, gallery, gallery_labels, chunk: int, max_k: int, self_mode: bool):
+    """cross_ranks' generator, over checked vectors."""
     cols = torch.arange(len(gallery))
     buffer = torch.empty(min(chunk, len(query)) * _aligned(len(gallery)))  # reused: no page faults per chunk
     for start in range(0, len(query), chunk):

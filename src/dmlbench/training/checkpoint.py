@@ -5,7 +5,7 @@ import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -70,29 +70,3 @@ def load_checkpoint(path: Path, key: str) -> dict | None:
         print(f"train: checkpoint {path} comes from other params; starting fresh")
         return None
     return saved
-
-
-class SeededBatches:
-    """A batch sampler's epoch from batch ``start`` on, each index paired with its augmentation seed."""
-
-    def __init__(self, batch_sampler, seed: int):
-        self.batch_sampler, self.seed, self.epoch, self.start = batch_sampler, seed, 0, 0
-
-    def set_position(self, epoch: int, start: int) -> None:
-        """Select the epoch and the first batch the next ``iter`` yields (the DataLoader is reused)."""
-        self.epoch, self.start = epoch, start
-        self.batch_sampler.set_epoch(epoch)
-
-    def __len__(self) -> int:
-        return len(self.batch_sampler) - self.start
-
-    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
-        for step, batch in enumerate(self.batch_sampler):
-            if step >= self.start:
-                # Under DDP a rank holds a slice of the global batch: seeding by the global slot gives every image
-                # the augmentation it gets in one process.
-                offset = getattr(self.batch_sampler, "offset", 0)
-                yield [(index, self._sample_seed(step, offset + slot)) for slot, index in enumerate(batch)]
-
-    def _sample_seed(self, step: int, slot: int) -> int:
-        return int(np.random.SeedSequence([self.seed, self.epoch, step, slot]).generate_state(1)[0])

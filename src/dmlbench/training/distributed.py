@@ -62,6 +62,9 @@ def cleanup() -> None:
 def device_for(where: Distributed, device_name: str) -> torch.device:
     """The device for ``device_name`` ("auto" = CUDA when there is one); under DDP each process its own GPU."""
     kind = _device_type(device_name)
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise DmlbenchError(f"train.device is {device_name!r} but this machine has no CUDA GPU (or torch was "
+                            f"built without CUDA): set train.device to auto or cpu")
     if kind == "cuda" and where.world_size > 1:
         return torch.device("cuda", where.local_rank)
     return torch.device(kind) if device_name == "auto" else torch.device(device_name)
@@ -77,13 +80,6 @@ def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
     if world_size() == 1:
         return x
     return _GatherWithGrad.apply(x)
-
-
-def gather_batch(embeddings: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The global batch's (embeddings, labels), rows in rank order; the inputs unchanged in one process."""
-    if world_size() == 1:
-        return embeddings, labels
-    return gather_with_grad(embeddings), _gather(labels)
 
 
 def gather_outputs(outputs: tuple[torch.Tensor, ...], labels: torch.Tensor) -> tuple[tuple, torch.Tensor]:

@@ -12,21 +12,24 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from dmlbench.training.checkpoint import (Progress, SeededBatches, fingerprint, load_checkpoint, save_checkpoint,
-                                 set_rng_state)
 from dmlbench.data.image_dataset import ManifestDataset, class_list
 from dmlbench.data.manifest import read_manifest
-from dmlbench.training.distributed import Distributed, cleanup, device_for, init_distributed, sum_over_ranks
+from dmlbench.data.sampler import SeededBatches
 from dmlbench.errors import DmlbenchError
-from dmlbench.sections import Experiment, TrainConfig
+from dmlbench.identity import Run
 from dmlbench.methods import Method
+from dmlbench.models.backbones import backbone_entry
+from dmlbench.sections import TrainConfig
+from dmlbench.training.checkpoint import Progress, fingerprint, load_checkpoint, save_checkpoint, set_rng_state
+from dmlbench.training.distributed import Distributed, cleanup, device_for, init_distributed, sum_over_ranks
+from dmlbench.training.live_logs import StagedLive
 from dmlbench.training.model_file import save_model
-from dmlbench.training.optimization import Optimization, only_trainable
-from dmlbench.training.step import TrainStep
+from dmlbench.training.optimization import Optimization, learning_rates, only_trainable
 from dmlbench.training.precision import loader_options, resolve_precision, select_kernels
 from dmlbench.training.seeding import seed_everything, seed_worker
+from dmlbench.training.step import TrainStep
 
-CHECKPOINT_FORMAT = 2  # bump when the checkpoint's layout changes: an older file is then never resumed
+CHECKPOINT_FORMAT = 3  # bump when the checkpoint's layout changes: an older file is then never resumed
 
 
 class StopRequest:
@@ -61,18 +64,20 @@ def train_one_epoch(step: TrainStep, loader, optimizer, progress: Progress, afte
         sums = progress.sums
         for name, value in values.items():
             sums[name] = sums.get(name, 0.0) + value
-        sums["correct"] = sums.get("correct", 0) + correct
+        if correct is not None:
+            sums["correct"] = sums.get("correct", 0) + correct
         sums["seen"] = sums.get("seen", 0) + seen
         progress.step += 1
         after_step()
     return time.perf_counter() - start
 
 
-def epoch_summary(sums: dict, steps: int, lr: float) -> dict:
-    """Means of the loss terms over the epoch's batches, classifier accuracy, lr, images seen."""
+def epoch_summary(sums: dict, steps: int, rates: dict[str, float]) -> dict:
+    """Means of the loss terms over the epoch's batches, classifier accuracy (None for methods without one),
+    learning rates by group name, images seen."""
     terms = {k: v / max(steps, 1) for k, v in sums.items() if k not in ("correct", "seen")}
-    return {"terms": terms, "accuracy": sums.get("correct", 0) / max(sums.get("seen", 0), 1), "lr": lr,
-            "images": sums.get("seen", 0)}
+    accuracy = sums["correct"] / max(sums.get("seen", 0), 1) if "correct" in sums else None
+    return {"terms": terms, "accuracy": accuracy, "lr": rates["lr"], "rates": rates, "images": sums.get("seen", 0)}
 
 
 def log_epoch(live, summary: dict) -> None:
@@ -81,76 +86,94 @@ def log_epoch(live, summary: dict) -> None:
         return
     for name, value in summary["terms"].items():
         live.log_metric(f"train/{name}", value)
-    live.log_metric("train/accuracy", summary["accuracy"])
-    live.log_metric("train/lr", summary["lr"])
+    if summary["accuracy"] is not None:
+        live.log_metric("train/accuracy", summary["accuracy"])
+    for name, value in summary["rates"].items():
+        live.log_metric(f"train/{name}", value)
     live.next_step()
 
 
-def run_key(exp: Experiment, cfg, tcfg: TrainConfig, rows: list, precision: str) -> str:
+def run_key(run: Run, cfg, tcfg: TrainConfig, rows: list, precision: str) -> str:
     """Fingerprint of what shapes the weights: a checkpoint with another key is never resumed.
 
     The resolved precision is part of the recipe; the device, memory format and compilation only pick kernels.
     """
     data = hashlib.sha256(repr(rows).encode()).hexdigest()
-    return fingerprint({"format": CHECKPOINT_FORMAT, "experiment": dataclasses.asdict(exp),
+    return fingerprint({"format": CHECKPOINT_FORMAT, "run": run.record(),
                         "method": dataclasses.asdict(cfg), "data": data, "pretrained": tcfg.pretrained,
                         "deterministic": tcfg.deterministic, "precision": precision})
 
 
-def train(exp: Experiment, method: Method, cfg, tcfg: TrainConfig, prepared: Path, model_path: Path,
+def train(run: Run, method: Method, cfg, tcfg: TrainConfig, prepared: Path, model_path: Path,
           live_dir: Path, checkpoint_path: Path) -> list[dict]:
-    """Train ``exp`` on ``prepared``/train.csv, resuming from ``checkpoint_path`` when it matches; save the model.
+    """Train ``run`` on ``prepared``/train.csv, resuming from ``checkpoint_path`` when it matches; save the model.
 
     Under torchrun every process trains its share of each batch (DDP); rank 0 alone writes logs and files.
     """
     where = init_distributed(tcfg.device)
     try:
-        return _train(exp, method, cfg, tcfg, prepared, model_path, live_dir, checkpoint_path, where)
+        return _train(run, method, cfg, tcfg, prepared, model_path, live_dir, checkpoint_path, where)
     finally:
         cleanup()
 
 
-def _train(exp, method, cfg, tcfg, prepared, model_path, live_dir, checkpoint_path, where: Distributed) -> list:
-    from dvclive import Live  # imported here: dvclive pulls in much of DVC
-
+def _train(run, method, cfg, tcfg, prepared, model_path, live_dir, checkpoint_path, where: Distributed) -> list:
+    exp = run.experiment
     seed_everything(exp.seed)
     select_kernels(tcfg.deterministic)
     rows = read_manifest(prepared / "train.csv")
     classes = class_list(rows)
-    dataset = ManifestDataset(prepared, rows, method.train_transform(cfg), classes)
+    norm = backbone_entry(exp.backbone).normalization
+    dataset = ManifestDataset(prepared, rows, method.train_transform(cfg, norm), classes)
     sampler = method.batch_sampler(cfg, dataset.labels, exp.seed).for_rank(where.rank, where.world_size)
     batches = SeededBatches(sampler, exp.seed)
     device = device_for(where, tcfg.device)
     precision = resolve_precision(tcfg.precision, device, "train.precision")
     loader = DataLoader(dataset, batch_sampler=batches, worker_init_fn=seed_worker,
                         **loader_options(tcfg.workers, device))
-    model = method.build_model(cfg, exp.backbone, len(classes), tcfg.pretrained)
+    model = method.build_model(cfg, exp.backbone, len(classes), tcfg.pretrained, exp.seed)
+    correct = functools.partial(method.correct, cfg) if method.correct else None
     step = TrainStep(model, functools.partial(method.loss, cfg), device, precision, tcfg.channels_last,
-                     tcfg.compile)
+                     tcfg.compile, correct)
     optimization = method.build_optimizer(cfg, model)
-    epochs = optimization.warmup_epochs + cfg.epochs
-    key = run_key(exp, cfg, tcfg, rows, precision)
+    epochs = optimization.total_epochs(cfg.epochs)
+    key = run_key(run, cfg, tcfg, rows, precision)
     progress = _resume(checkpoint_path, key, model, optimization, step.scaler)
     save = functools.partial(_save_on_main, where, checkpoint_path, key, progress, model, optimization, step.scaler)
     stop = StopRequest()
     try:
-        # dvcyaml=None: plots are declared in our own dvc.yaml; DVCLive must not edit it during a stage.
-        live = Live(dir=str(live_dir), dvcyaml=None, save_dvc_exp=False, report=None) if where.is_main else None
-        with live or contextlib.nullcontext():
-            for past in progress.history:  # a resumed run rewrites the finished epochs' logs first
+        # The logs are written aside and replace live_dir only when training succeeds: a failed run (NaN, SIGTERM)
+        # leaves the previous run's logs in place. A resumed run rewrites the finished epochs' logs first.
+        staged = StagedLive(live_dir) if where.is_main else None
+        live = staged.live if staged else None
+        with staged or contextlib.nullcontext():
+            for past in progress.history:
                 log_epoch(live, past)
             while progress.epoch < epochs:
                 _train_epoch(step, tcfg, loader, batches, optimization, progress, save, stop, epochs, where)
                 log_epoch(live, progress.history[-1])
+            if epochs == 0:  # no epoch ended, so nothing was checkpointed: the checkpoint out must exist
+                save()
+            check_finite_weights(model, run.name, method.name)
     finally:
         stop.restore()
-    if epochs == 0:  # no epoch ended, so nothing was checkpointed or plotted: the outputs must exist
-        save()
-        (live_dir / "plots").mkdir(parents=True, exist_ok=True)
     if where.is_main:
+        staged.publish()
         # The model file holds plain contiguous weights whatever the training layout, as the embed stage builds them.
-        save_model(model_path, exp, cfg, classes, model.to(memory_format=torch.contiguous_format))
+        facts = {"precision": precision, "pretrained": tcfg.pretrained, "deterministic": tcfg.deterministic,
+                 "world_size": where.world_size, **optimization.schedule(cfg.epochs)}
+        save_model(model_path, run, cfg, classes, facts, model.to(memory_format=torch.contiguous_format))
     return progress.history
+
+
+def check_finite_weights(model: torch.nn.Module, run_name: str, method_name: str) -> None:
+    """Refuse to save a model whose weights or buffers diverged (a finite loss does not prove finite weights)."""
+    bad = [name for name, tensor in model.state_dict().items()
+           if tensor.is_floating_point() and not torch.isfinite(tensor).all()]
+    if bad:
+        raise DmlbenchError(f"train: run {run_name}: {len(bad)} weight tensor(s) are not finite after training "
+                            f"(first: {bad[0]}): the model diverged; lower {method_name}.lr and rerun. The previous "
+                            f"model file and logs are kept")
 
 
 def _save_on_main(where: Distributed, *args) -> None:
@@ -173,22 +196,23 @@ def _train_epoch(step: TrainStep, tcfg, loader, batches, optimization: Optimizat
                                 f"checkpoint saved; rerun the train stage (dvc repro) to resume")
 
     optimizer = optimization.optimizer_for(progress.epoch)
-    lr = optimizer.param_groups[0]["lr"]
+    rates = learning_rates(optimizer)
     batches.set_position(progress.epoch, progress.step)
-    warming = optimization.warming_up(progress.epoch)
-    with only_trainable(step.model, optimizer) if warming else contextlib.nullcontext():
+    trainable = optimization.trainable_for(progress.epoch)
+    with only_trainable(step.model, trainable):
         step.distribute(where)  # after freezing: DDP reduces exactly the parameters that get gradients
         seconds = train_one_epoch(step, loader, optimizer, progress, after_step)
     optimization.end_epoch(progress.epoch)
-    summary = epoch_summary(progress.sums, progress.step, lr)
+    summary = epoch_summary(progress.sums, progress.step, rates)
     progress.history.append(summary)
     progress.epoch, progress.step, progress.sums = progress.epoch + 1, 0, {}
     save()
     if not where.is_main:
         return
-    phase = " (warm-up)" if warming else ""
-    print(f"epoch {progress.epoch}/{epochs}{phase}: loss {summary['terms']['loss']:.4f} acc {summary['accuracy']:.3f} "
-          f"lr {lr:.2e} {summary['images'] / max(seconds, 1e-9):.1f} img/s", flush=True)
+    phase = " (head only)" if trainable is not None else ""
+    accuracy = f" acc {summary['accuracy']:.3f}" if summary["accuracy"] is not None else ""
+    print(f"epoch {progress.epoch}/{epochs}{phase}: loss {summary['terms']['loss']:.4f}{accuracy} "
+          f"lr {rates['lr']:.2e} {summary['images'] / max(seconds, 1e-9):.1f} img/s", flush=True)
 
 
 def _stop_everywhere(stop: StopRequest, where: Distributed) -> bool:

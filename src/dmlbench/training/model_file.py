@@ -1,4 +1,8 @@
-"""The trained-model file: weights plus everything needed to rebuild and check the model."""
+"""The trained-model file: weights plus everything needed to rebuild it from the file alone, and to check whose it is.
+
+Holds the run's identity, the method's config, the training classes, the facts of how it was trained (resolved
+precision, pretrained, epochs) and the weights, every trained state (a loss's proxies included) among them.
+"""
 
 import dataclasses
 from pathlib import Path
@@ -6,36 +10,56 @@ from pathlib import Path
 import torch
 
 from dmlbench import atomic
-from dmlbench.config import plain
+from dmlbench.config import build, plain
 from dmlbench.errors import DmlbenchError
-from dmlbench.sections import Experiment
-from dmlbench.methods import Method
+from dmlbench.identity import Run
+
+FORMAT = 2  # bump when the file's layout changes: an older file is then refused with "rerun train"
 
 
-def save_model(path: Path, exp: Experiment, cfg, classes: list[int], model: torch.nn.Module) -> None:
-    """Write weights and build arguments atomically."""
+def save_model(path: Path, run: Run, cfg, classes: list[int], facts: dict, model: torch.nn.Module) -> None:
+    """Write weights, build arguments and training facts atomically."""
     atomic.save_torch(path, {
-        "method": exp.method, "backbone": exp.backbone, "dataset": exp.dataset, "crop": exp.crop,
-        "config": dataclasses.asdict(cfg), "classes": classes,
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "format": FORMAT, "run": run.record(), "config": plain(dataclasses.asdict(cfg)), "classes": classes,
+        "training": facts, "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     })
 
 
-def load_model(path: Path, exp: Experiment, method: Method, cfg) -> torch.nn.Module:
-    """Rebuild the model from ``path``, refusing a file trained with other params than ``exp``/``cfg``."""
+def read_model_file(path: Path) -> dict:
+    """The saved dict, or one line saying the file is missing, unreadable or of another format."""
     if not Path(path).is_file():
         raise DmlbenchError(f"model file {path} not found: run the train stage first (dvc repro train)")
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a truncated or foreign file; torch raises many types
         raise DmlbenchError(f"cannot read model file {path} ({type(exc).__name__}): rerun dvc repro train") from None
-    wanted = {"method": exp.method, "backbone": exp.backbone, "dataset": exp.dataset, "crop": exp.crop,
-              "config": dataclasses.asdict(cfg)}
-    stale = [key for key, value in wanted.items() if plain(saved.get(key)) != plain(value)]
-    if stale:
-        raise DmlbenchError(f"model file {path} was trained with other params ({', '.join(stale)} differ): "
-                            f"rerun dvc repro so train runs again")
-    model = method.build_model(cfg, exp.backbone, len(saved["classes"]), pretrained=False)
+    if not isinstance(saved, dict) or saved.get("format") != FORMAT:
+        raise DmlbenchError(f"model file {path} is not a dmlbench model of format {FORMAT} (an older or foreign "
+                            f"file): rerun dvc repro train")
+    return saved
+
+
+def load_model(path: Path, run: Run, method, cfg) -> tuple[torch.nn.Module, dict]:
+    """Rebuild the model of ``run`` from ``path`` and return it with the saved record; refuse another run's file."""
+    saved = read_model_file(path)
+    if plain(saved["run"]) != plain(run.record()) or saved["config"] != plain(dataclasses.asdict(cfg)):
+        raise DmlbenchError(f"model file {path} was trained with other params than params.yaml describes "
+                            f"(run {saved['run'].get('name')}): rerun dvc repro so train runs again")
+    return _rebuild(saved, method, cfg), saved
+
+
+def load_model_alone(path: Path) -> tuple[torch.nn.Module, dict]:
+    """Rebuild a model from its file alone (no params.yaml): for a query tool or an export."""
+    from dmlbench.methods import get_method
+
+    saved = read_model_file(path)
+    method = get_method(saved["run"]["method"])
+    cfg = build(method.config_cls, saved["config"], saved["run"]["method"])
+    return _rebuild(saved, method, cfg), saved
+
+
+def _rebuild(saved: dict, method, cfg) -> torch.nn.Module:
+    run = saved["run"]
+    model = method.build_model(cfg, run["backbone"], len(saved["classes"]), False, run["seed"])
     model.load_state_dict(saved["state_dict"])
     return model
-

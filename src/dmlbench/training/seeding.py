@@ -6,12 +6,11 @@ import numpy as np
 import torch
 
 
-def seed_everything(seed: int) -> torch.Generator:
-    """Seed all global RNGs; return a torch Generator for DataLoader shuffling/worker seeds."""
+def seed_everything(seed: int) -> None:
+    """Seed all global RNGs (python, numpy, torch); batches and augmentations have their own seeds."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    return torch.Generator().manual_seed(seed)
 
 
 def seed_worker(worker_id: int) -> None:

@@ -12,12 +12,14 @@ class TrainStep:
     """One optimisation step at a resolved precision and memory format, eager or compiled.
 
     ``loss`` maps (outputs, labels) to the method's terms. It runs in float32 outside autocast, so bf16/fp16
-    change the network's arithmetic but not the loss's.
+    change the network's arithmetic but not the loss's. ``correct`` maps (outputs, labels) to the number of correct
+    predictions, for methods whose classifier accuracy means something; None logs no accuracy.
     """
 
     def __init__(self, model: torch.nn.Module, loss: Callable[..., dict], device: torch.device,
-                 precision: str = "fp32", channels_last: bool = False, compile: bool = False):
-        self.model, self.loss, self.device = model, loss, device
+                 precision: str = "fp32", channels_last: bool = False, compile: bool = False,
+                 correct: Callable[..., torch.Tensor] | None = None):
+        self.model, self.loss, self.correct, self.device = model, loss, correct, device
         self.precision, self.channels_last = precision, channels_last
         self.scaler = grad_scaler(device, precision)
         model.to(device, memory_format=memory_format(channels_last))
@@ -38,8 +40,9 @@ class TrainStep:
         self.forward = torch.compile(forward) if self.compile else forward
 
     def backward(self, images: torch.Tensor, labels: torch.Tensor,
-                 optimizer: torch.optim.Optimizer) -> tuple[dict[str, float], int, int]:
-        """Forward, loss and backward of one batch: the loss terms, correct predictions and images counted.
+                 optimizer: torch.optim.Optimizer) -> tuple[dict[str, float], int | None, int]:
+        """Forward, loss and backward of one batch: the loss terms, correct predictions (None without
+        ``correct``) and images counted.
 
         Under DDP all three are those of the global batch (the same on every rank).
         """
@@ -56,9 +59,9 @@ class TrainStep:
         (self.scaler.scale(terms["loss"]) if self.scaler else terms["loss"]).backward()
         # One host sync per step, once backward is queued, so the GPU never idles between forward and backward.
         # float64 holds every float32 term and any count exactly: the numbers equal each term's .item().
-        correct = (outputs[1].argmax(dim=1) == labels).sum()
-        numbers = torch.stack([*(t.detach().double() for t in terms.values()), correct.double()]).tolist()
-        return dict(zip(terms, numbers)), int(numbers[-1]), len(labels)
+        counts = [self.correct(outputs, labels).detach().double()] if self.correct else []
+        numbers = torch.stack([*(t.detach().double() for t in terms.values()), *counts]).tolist()
+        return dict(zip(terms, numbers)), int(numbers[-1]) if counts else None, len(labels)
 
     def step(self, optimizer: torch.optim.Optimizer) -> None:
         """Apply the gradients; with fp16 the scaler skips a step whose gradients overflowed, and adapts."""

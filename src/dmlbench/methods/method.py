@@ -1,0 +1,44 @@
+"""The method contract: what the generic stages need of a method, built with keyword arguments.
+
+Adding a method is one module in ``methods/`` that builds a ``Method``, plus one line in ``METHODS``.
+"""
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+
+@dataclass(frozen=True, kw_only=True)
+class Method:
+    """One method: its params section's dataclass and the builders the train/embed/evaluate stages call.
+
+    - ``config_cls``: the dataclass of its params.yaml section; it has ``epochs`` (the main phase's) and checks
+      every value in ``__post_init__``. A ``per_dataset:`` mapping in the section overrides fields per dataset.
+    - ``build_model(cfg, backbone, num_classes, pretrained, seed) -> nn.Module``: ``forward(images)`` returns a
+      tuple whose first element is the (B, D) embedding; every trained state, a loss's proxies included, lives
+      in the model, so the optimizer, checkpoint, resume, model file and device moves all see it. ``seed`` is the
+      run's, for builders that draw anything.
+    - ``loss(cfg, outputs, labels) -> {"loss": total, term: value, ...}``: every term is logged.
+    - ``correct(cfg, outputs, labels) -> tensor``: correct predictions in the batch, for the training accuracy
+      curve; None when the method has no classifier whose accuracy means something.
+    - ``build_optimizer(cfg, model) -> Optimization``: groups may have their own lr; warm-up or frozen epochs.
+    - ``batch_sampler(cfg, labels, seed) -> BatchSampler`` (``data/sampler.py``).
+    - ``train_transform(cfg, normalization)``, ``test_transform(cfg, normalization)``: PIL -> tensor, with the
+      backbone's input normalisation.
+    - ``image_sizes(cfg) -> {"train": int, "test": int, "resize": int}``: the sides the network sees in training
+      and testing, and the largest side the transforms resize to (prepared images must be at least as large).
+    - ``describe(cfg) -> str``: the variant label of tables and run names (CGD's "SG").
+    - ``features``: what evaluate ranks: "dense" (cosine) and/or "binary" (Hamming on the signs).
+    """
+
+    name: str
+    config_cls: type
+    build_model: Callable[..., Any]
+    loss: Callable[..., dict]
+    build_optimizer: Callable[..., Any]
+    batch_sampler: Callable[..., Any]
+    train_transform: Callable[..., Any]
+    test_transform: Callable[..., Any]
+    image_sizes: Callable[..., dict]
+    describe: Callable[..., str]
+    correct: Callable[..., Any] | None = None
+    features: tuple[str, ...] = ("dense",)

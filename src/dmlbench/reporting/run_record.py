@@ -1,0 +1,43 @@
+"""A run's metrics file: its numbers, and every param and fact a reader needs to compare it with another run."""
+
+import dataclasses
+from typing import Any
+
+from dmlbench.config import plain
+from dmlbench.identity import Run
+
+# Sections of params.yaml a run's numbers depend on, copied whole into its metrics file.
+RUN_SECTIONS = ("prepare", "train", "embed", "evaluate")
+SELECTION = "last"  # the epoch kept: the last one (no model selection on the test set)
+
+
+def run_record(params: dict[str, Any], run: Run, method, cfg, saved: dict, ks, ks_source: str,
+               result: dict) -> dict:
+    """The metrics file of ``run``: identity, how it was trained and embedded, all params, the results.
+
+    ``saved`` is the embeddings file (it carries the model file's training facts); ``result`` is evaluate_splits'.
+    """
+    training = saved["training"]
+    facts = {**run.record(), "selection": SELECTION, "pretrained": training["pretrained"],
+             "precision": training["precision"], "embed_precision": saved["embedding"]["precision"],
+             "epochs": training["epochs"], "warmup_epochs": training["warmup_epochs"],
+             "frozen_epochs": training["frozen_epochs"], "image_sizes": method.image_sizes(cfg),
+             "features": list(method.features)}
+    return {"run": facts,
+            "params": {"method": plain(dataclasses.asdict(cfg)), **{k: plain(params.get(k)) for k in RUN_SECTIONS}},
+            "recall_ks": {"ks": list(ks), "source": ks_source}, **result}
+
+
+def epochs_label(run: dict) -> str:
+    """"12 epochs", "1+12 epochs" (a separate warm-up) or "20 epochs (2 frozen)" (frozen backbone inside)."""
+    main = run["epochs"] - run.get("warmup_epochs", 0)
+    label = f"{run['warmup_epochs']}+{main}" if run.get("warmup_epochs") else str(run["epochs"])
+    frozen = f" ({run['frozen_epochs']} frozen)" if run.get("frozen_epochs") else ""
+    return f"{label} epochs{frozen}"
+
+
+def source_label(run: dict) -> str:
+    """What a reader needs to compare a row with another: recipe, weights, epochs, model selection."""
+    weights = "ImageNet init" if run["pretrained"] else "from scratch"
+    selection = {"last": "last epoch"}.get(run["selection"], run["selection"])
+    return f"dmlbench, {run['recipe']} recipe, {weights}, {epochs_label(run)}, {selection}"
