@@ -9,15 +9,12 @@ import pytest
 import torch
 
 from dmlbench.errors import DmlbenchError
-from dmlbench.methods.cgd import CGDConfig
 from dmlbench.reporting.tables import load_json_dir
 from dmlbench.retrieval.evaluation import load_embeddings
-from dmlbench.sections import Experiment
 
-EXP = Experiment("cgd", "resnet18", "synthetic", "uncropped", 0)
-CFG = CGDConfig(gd_config="SG", feature_dim=4, smoothing=0.1, temperature=0.5, margin=0.1, freeze_bn=True,
-                classes_per_batch=2, images_per_class=2, lr=1e-3, epochs=1, lr_milestones=(0.6, 0.8),
-                lr_gamma=0.1, train_resize=36, train_crop=32, test_resize=32)
+# The run the stage expects; every file below says "run": None, so one whose structure passes meets the
+# run-stamp check, which comes last and is tested with the real stamps in tests/test_model_file.py.
+EXPECTED_RUN = {"name": "cgd-SG-resnet18-synthetic-uncropped-demo-s0-0000"}
 
 
 class Foreign:
@@ -35,13 +32,17 @@ def torch_bytes(obj) -> bytes:
     return buffer.getvalue()
 
 
+def embeddings_file(splits) -> bytes:
+    """An embeddings file as the embed stage writes it, around ``splits``, from another run."""
+    return torch_bytes({"run": None, "training": {}, "embedding": {}, "splits": splits})
+
+
 def good_file() -> bytes:
-    # "run": None is another run's stamp: a file whose structure passes meets the stamp check, last.
-    return torch_bytes({"run": None, "splits": {"test": split()}})
+    return embeddings_file({"test": split()})
 
 
 def with_split(**changes):
-    return torch_bytes({"run": None, "splits": {"test": {**split(), **changes}}})
+    return embeddings_file({"test": {**split(), **changes}})
 
 
 UNREADABLE = {
@@ -56,14 +57,14 @@ FOREIGN = {
     "a tensor": (lambda: torch_bytes(torch.zeros(3)), r'no "splits" dict'),
     "a model file": (lambda: torch_bytes({"model": {"w": torch.zeros(2)}, "run": None}), r'no "splits" dict'),
     "splits a list": (lambda: torch_bytes({"run": None, "splits": [split()]}), r'no "splits" dict'),
-    "another layout": (lambda: torch_bytes({"run": None, "splits": {"train": split()}}),
+    "another layout": (lambda: embeddings_file({"train": split()}),
                        r"its splits are \['train'\], not test or query \+ gallery"),
-    "query without gallery": (lambda: torch_bytes({"run": None, "splits": {"query": split()}}),
+    "query without gallery": (lambda: embeddings_file({"query": split()}),
                               r"its splits are \['query'\]"),
-    "split not a dict": (lambda: torch_bytes({"run": None, "splits": {"test": [1, 2]}}),
+    "split not a dict": (lambda: embeddings_file({"test": [1, 2]}),
                          r'split \'test\': not a dict with "embeddings", "labels" and "paths"'),
-    "no paths": (lambda: torch_bytes({"run": None, "splits": {"test": {"embeddings": torch.zeros(2, 4),
-                                                                       "labels": torch.zeros(2).long()}}}),
+    "no paths": (lambda: embeddings_file({"test": {"embeddings": torch.zeros(2, 4),
+                                                           "labels": torch.zeros(2).long()}}),
                  r'not a dict with "embeddings", "labels" and "paths"'),
     "1-D embeddings": (lambda: with_split(embeddings=torch.zeros(4)),
                        r"embeddings must be a 2-D float tensor, got \(4,\) float32"),
@@ -78,15 +79,14 @@ FOREIGN = {
     "paths count": (lambda: with_split(paths=["a.jpg"] * 5),
                     r"4 embeddings, 4 labels and 5 paths must count the same images"),
     "paths not str": (lambda: with_split(paths=list(range(4))), r"paths must be a list of str"),
-    "dimensions differ": (lambda: torch_bytes({"run": None, "splits": {"query": split(dim=4),
-                                                                       "gallery": split(dim=8)}}),
+    "dimensions differ": (lambda: embeddings_file({"query": split(dim=4), "gallery": split(dim=8)}),
                           r"its splits' embeddings differ in dimension \(\[4, 8\]\)"),
 }
 
 
 def refusal(path) -> str:
     with pytest.raises(DmlbenchError) as excinfo:
-        load_embeddings(path, EXP, CFG)
+        load_embeddings(path, EXPECTED_RUN)
     message = str(excinfo.value)
     assert "\n" not in message and str(path) in message
     return message
@@ -115,7 +115,7 @@ def test_a_foreign_embeddings_file_is_one_line(tmp_path, name):
 def test_a_well_formed_file_reaches_the_run_stamp_check(tmp_path):
     path = tmp_path / "embeddings.pt"
     for splits in ({"test": split()}, {"query": split(2), "gallery": split(6)}):
-        path.write_bytes(torch_bytes({"run": None, "splits": splits}))
+        path.write_bytes(embeddings_file(splits))
         assert "comes from another run" in refusal(path)
 
 
