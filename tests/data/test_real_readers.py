@@ -177,3 +177,29 @@ def test_relaxed_counts_warn_loudly(tmp_path, capsys):
         read_dataset("car", root)
     read_dataset("folder", write_fake_folder(tmp_path / "mine"), check_counts=False)
     assert capsys.readouterr().err == ""  # no published counts: nothing was relaxed
+
+
+def test_inshop_superscript_digits_are_not_numbers(tmp_path):
+    """str.isdigit() accepts '²' but int() refuses it: that used to be a traceback, in both numeric fields."""
+    root = write_fake_inshop(tmp_path / "isc")
+    listing = root / "Eval/list_eval_partition.txt"
+    lines = listing.read_text().splitlines()
+    listing.write_text("\n".join(["²", *lines[1:]]))
+    with pytest.raises(DmlbenchError, match="line 1 says '²' images"):
+        read_inshop(root, expected=None)
+    listing.write_text("\n".join([*lines[:2], lines[2].replace("id_00000001", "id_²"), *lines[3:]]))
+    with pytest.raises(DmlbenchError, match="item id 'id_²' is not of the form id_<digits>"):
+        read_inshop(root, expected=None)
+
+
+@pytest.mark.parametrize("layout", ["sop", "isc", "folder"])
+def test_lists_that_are_not_utf8_text_are_one_line(tmp_path, layout):
+    writer, listing = {"sop": (write_fake_sop, "Ebay_test.txt"),
+                       "isc": (write_fake_inshop, "Eval/list_eval_partition.txt"),
+                       "folder": (write_fake_folder, "split.txt")}[layout]
+    root = writer(tmp_path / layout)
+    (root / listing).write_bytes(b"\xff\xd8\xff\xe0 a JPEG saved under the list's name")
+    reader = {"sop": read_sop, "isc": read_inshop, "folder": read_folder}[layout]
+    with pytest.raises(DmlbenchError, match=re.escape(f"{root / listing} is not UTF-8 text")) as err:
+        reader(root, expected=None)
+    one_line(err)
