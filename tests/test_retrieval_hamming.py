@@ -98,3 +98,14 @@ def test_unknown_similarity_names_the_choices():
     emb, labels = random_data(4, 10, 4, 3)
     with pytest.raises(DmlbenchError, match=r"unknown similarity 'euclid' \(choices: cosine, hamming\)"):
         retrieval_metrics(emb, labels, similarity="euclid")
+
+
+def test_a_zero_embedding_is_the_all_plus_one_code():
+    # F.normalize leaves an all-zero vector at zero; its signs are all 0, which count as +1.
+    emb, labels = random_data(6, 30, 6, 4)
+    emb[[2, 11]] = 0.0
+    assert_same(retrieval_metrics(emb, labels, ks=(1, 4, 29), chunk_size=7, similarity="hamming"),
+                hamming_reference(emb, labels, ks=(1, 4, 29)))
+    as_ones = torch.cat([emb[:2], torch.ones(1, 6)])  # query 2, zero, replaced by an all-positive vector
+    zero = retrieval_metrics(emb[:3], labels[:3], emb, labels, ks=(1, 30), similarity="hamming")
+    assert zero == retrieval_metrics(as_ones, labels[:3], emb, labels, ks=(1, 30), similarity="hamming")
