@@ -76,3 +76,34 @@ def test_bad_convention():
 def test_format_count():
     assert format_count(26_858_658) == "26.86M" and format_count(10_644_006_912) == "10.64G"
     assert format_count(999) == "999.00B" and format_count(1500) == "1.50K"
+
+
+def test_each_grid_cell_is_built_with_its_own_datasets_params():
+    """A method section's per_dataset overrides reach the complexity grid: SOP's cell uses SOP's feature_dim."""
+    from committed import committed_params
+    from dmlbench.reporting.complexity import measure
+    from dmlbench.stage_params import method_config
+
+    params = committed_params()
+    params["normsoftmax"]["per_dataset"] = {"sop": {"feature_dim": 64}}
+    cells = {}
+    for dataset, classes in (("car", 98), ("sop", 11318)):
+        method, cfg = method_config(params, "normsoftmax", dataset)
+        cells[dataset] = measure(method, cfg, "resnet18", dataset, classes, 32, 0)["params"]
+    trunk = 11_176_512  # ResNet-18 without fc
+    assert cells["car"] == trunk + 512 * 2048 + 2048 + 98 * 2048
+    assert cells["sop"] == trunk + 512 * 64 + 64 + 11318 * 64
+
+
+def test_per_dataset_overrides_are_validated():
+    from committed import committed_params
+    from dmlbench.errors import DmlbenchError
+    from dmlbench.stage_params import method_config
+
+    params = committed_params()
+    params["normsoftmax"]["per_dataset"] = {"soop": {"feature_dim": 64}}
+    with pytest.raises(DmlbenchError, match=r"unknown dataset normsoftmax.per_dataset.soop \(did you mean 'sop'\?\)"):
+        method_config(params, "normsoftmax", "car")
+    params["normsoftmax"]["per_dataset"] = {"sop": {"feature_dim": 0}}
+    with pytest.raises(DmlbenchError, match="normsoftmax.feature_dim must be >= 1, got 0"):
+        method_config(params, "normsoftmax", "car")  # checked even when another dataset runs

@@ -7,7 +7,6 @@ import pytest
 from dmlbench.config import build, load_params, plain, section
 from dmlbench.errors import DmlbenchError
 from committed import committed_params
-from dmlbench.identity import Experiment
 from dmlbench.sections import EvaluateConfig, PrepareConfig
 from dmlbench.methods.cgd import CGDConfig
 from dmlbench.registry import get

@@ -38,8 +38,8 @@ cfg = CGDConfig(gd_config="SG", feature_dim=32, smoothing=0.1, temperature=0.5, 
 tcfg = TrainConfig(device="cpu", workers=0, pretrained=False, deterministic=False, checkpoint_every_steps=0,
                    precision="fp32", channels_last=False)
 exp = Experiment("cgd", "resnet18", "synthetic", "uncropped", 0)
-stage.run(lambda params: train(make_run(exp, "v", cfg, {}), get_method("cgd"), cfg, tcfg, prepared, out / "model.pt", out / "live",
-                               out / "checkpoint.pt"))
+stage.run(lambda params: train(make_run(exp, "v", cfg, {}), get_method("cgd"), cfg, tcfg, prepared,
+                               out / "model.pt", out / "live", out / "checkpoint.pt"))
 """
 
 

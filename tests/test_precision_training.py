@@ -20,8 +20,8 @@ FP16 = TrainConfig(device="cpu", workers=0, pretrained=False, deterministic=Fals
 
 
 def run(prepared, out: Path, tcfg=FP16, method=None):
-    return train(make_run(EXP, "v", CFG, {}), method or get_method("cgd"), CFG, tcfg, prepared, out / "model.pt", out / "live",
-                 out / "checkpoint.pt")
+    return train(make_run(EXP, "v", CFG, {}), method or get_method("cgd"), CFG, tcfg, prepared,
+                 out / "model.pt", out / "live", out / "checkpoint.pt")
 
 
 def test_fp16_scaler_is_checkpointed_restored_and_part_of_the_key(prepared, tmp_path, capsys, monkeypatch):

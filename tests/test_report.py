@@ -8,9 +8,13 @@ PUBLISHED = [{"source": "CGD seed", "method": "cgd",
               "recall": {"car": {"uncropped": {"resnet50": {"variant": "SG", "values": [86.4, 92.1, 95.6, 97.5]}}}}}]
 
 
-def run(dataset, crop="uncropped", r1=0.5):
-    return {"run": {"method": "cgd", "backbone": "resnet18", "dataset": dataset, "crop": crop,
-                    "variant": "SG", "epochs": 3, "selection": "last epoch"},
+def run(dataset, crop="uncropped", r1=0.5, **identity):
+    facts = {"method": "cgd", "backbone": "resnet18", "dataset": dataset, "crop": crop, "variant": "SG",
+             "recipe": "demo", "seed": 0, "digest": "0000aaaa", "pretrained": False, "epochs": 3,
+             "warmup_epochs": 0, "frozen_epochs": 0, "selection": "last", **identity}
+    facts["name"] = "-".join(str(facts[k]) for k in ("method", "variant", "backbone", "dataset", "crop", "recipe",
+                                                      "seed", "digest"))
+    return {"run": facts,
             "metrics": {"recall@1": r1, "recall@2": 0.6, "recall@4": 0.7, "recall@8": 0.8,
                         "map@r": 0.25, "r_precision": 0.3}}
 
@@ -60,14 +64,35 @@ def test_binary_features_get_their_own_rows_on_both_sides():
     published = [{"source": "NormSoftmax seed", "method": "normsoftmax", "recall": {"car": {"uncropped": {
         "resnet50": {"variant": "2048-d", "values": [86.1, 91.9, 95.4, 97.4], "binary": [85.2, 91.6, 95.2, 97.3]}}}}}]
     ours = run("car", r1=0.5)
-    ours["run"].update(method="normsoftmax", backbone="resnet50", variant="2048-d", warmup_epochs=1)
+    ours["run"].update(method="normsoftmax", backbone="resnet50", variant="2048-d", epochs=4, warmup_epochs=1)
     ours["metrics"]["binary"] = {"recall@1": 0.375, "recall@2": 0.5, "recall@4": 0.625, "recall@8": 0.75,
                                  "map@r": 0.125, "r_precision": 0.25}
     lines = recall_table("car", [ours], published).splitlines()[2:]
     cells = [[c.strip() for c in line.split("|")[1:-1]] for line in lines]
     assert [(c[4], c[5], c[6]) for c in cells] == [
-        ("dense", "dmlbench, 1+3 epochs, last epoch", "50.0"),
+        ("dense", "dmlbench, demo recipe, from scratch, 1+3 epochs, last epoch", "50.0"),
         ("dense", "NormSoftmax seed, published (best test epoch)", "86.1"),
-        ("binary", "dmlbench, 1+3 epochs, last epoch", "37.5"),
+        ("binary", "dmlbench, demo recipe, from scratch, 1+3 epochs, last epoch", "37.5"),
         ("binary", "NormSoftmax seed, published (best test epoch)", "85.2")]
     assert cells[2][-2:] == ["12.5", "25.0"]
+
+
+def test_every_run_gets_a_row_and_look_alike_rows_name_their_run():
+    runs = [run("car", r1=0.5), run("car", r1=0.6, seed=1, digest="1111bbbb"),
+            run("car", r1=0.7, recipe="seed", pretrained=True, epochs=20, digest="2222cccc"),
+            run("car", r1=0.4, variant="MG", digest="3333dddd")]
+    lines = [line for line in recall_table("car", runs, PUBLISHED).splitlines() if "ResNet18" in line]
+    sources = {c[6]: c[5] for c in ([x.strip() for x in line.split("|")[1:-1]] for line in lines)}
+    assert len(lines) == 4
+    assert sources["50.0"] == "dmlbench, demo recipe, from scratch, 3 epochs, last epoch, seed 0, run 0000aaaa"
+    assert sources["60.0"] == "dmlbench, demo recipe, from scratch, 3 epochs, last epoch, seed 1, run 1111bbbb"
+    assert sources["70.0"] == "dmlbench, seed recipe, ImageNet init, 20 epochs, last epoch"
+    assert sources["40.0"] == "dmlbench, demo recipe, from scratch, 3 epochs, last epoch"  # its variant differs
+
+
+def test_epochs_label_says_warm_up_and_frozen_epochs():
+    from dmlbench.reporting.run_record import epochs_label
+
+    assert epochs_label({"epochs": 12, "warmup_epochs": 0, "frozen_epochs": 0}) == "12 epochs"
+    assert epochs_label({"epochs": 31, "warmup_epochs": 1, "frozen_epochs": 0}) == "1+30 epochs"
+    assert epochs_label({"epochs": 20, "warmup_epochs": 0, "frozen_epochs": 2}) == "20 epochs (2 frozen)"

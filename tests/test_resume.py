@@ -29,8 +29,8 @@ cfg = CGDConfig(gd_config="SG", feature_dim=32, smoothing=0.1, temperature=0.5, 
                 lr_gamma=0.1, train_resize=36, train_crop=32, test_resize=32)
 tcfg = TrainConfig(device="cpu", workers=0, pretrained=False, deterministic=True, checkpoint_every_steps=1)
 exp = Experiment("cgd", "resnet18", "synthetic", "uncropped", 0)
-stage.run(lambda params: train(make_run(exp, "v", cfg, {}), get_method("cgd"), cfg, tcfg, prepared, out / "model.pt", out / "live",
-                               out / "checkpoint.pt"))
+stage.run(lambda params: train(make_run(exp, "v", cfg, {}), get_method("cgd"), cfg, tcfg, prepared,
+                               out / "model.pt", out / "live", out / "checkpoint.pt"))
 """
 
 

@@ -19,8 +19,8 @@ TCFG = TrainConfig(device="cpu", workers=0, pretrained=False, deterministic=Fals
 
 
 def run(prepared, out: Path, cfg=CFG, tcfg=TCFG, method=None):
-    return train(make_run(EXP, "v", cfg, {}), method or get_method("cgd"), cfg, tcfg, prepared, out / "model.pt", out / "live",
-                 out / "checkpoint.pt")
+    return train(make_run(EXP, "v", cfg, {}), method or get_method("cgd"), cfg, tcfg, prepared,
+                 out / "model.pt", out / "live", out / "checkpoint.pt")
 
 
 def weights(path: Path) -> dict:
@@ -84,3 +84,10 @@ def test_zero_epochs_saves_the_untrained_model_and_an_empty_log(prepared, tmp_pa
     history = run(prepared, tmp_path, cfg=dataclasses.replace(CFG, epochs=0))
     assert history == [] and (tmp_path / "live/plots").is_dir() and (tmp_path / "model.pt").is_file()
     assert (tmp_path / "checkpoint.pt").is_file()
+
+
+def test_an_exploding_learning_rate_stops_the_run_without_a_model_file(prepared, tmp_path):
+    """Adam moves every weight by about lr per step: at 1e30 the activations overflow float32 at once."""
+    with pytest.raises(DmlbenchError, match=r"non-finite loss|not finite after training"):
+        run(prepared, tmp_path, dataclasses.replace(CFG, lr=1e30))
+    assert not (tmp_path / "model.pt").exists() and not (tmp_path / "live").exists()

@@ -19,8 +19,8 @@ TCFG = TrainConfig(device="cpu", workers=0, pretrained=False, deterministic=Fals
 
 
 def trained(prepared, out: Path, cfg) -> dict:
-    history = train(make_run(EXP, "v", cfg, {}), get_method("normsoftmax"), cfg, TCFG, prepared, out / "model.pt", out / "live",
-                    out / "checkpoint.pt")
+    history = train(make_run(EXP, "v", cfg, {}), get_method("normsoftmax"), cfg, TCFG, prepared,
+                    out / "model.pt", out / "live", out / "checkpoint.pt")
     assert len(history) == cfg.warmup_epochs + cfg.epochs
     return torch.load(out / "model.pt", weights_only=True)["state_dict"]
 

@@ -50,7 +50,8 @@ class Run:
     @property
     def name(self) -> str:
         e = self.experiment
-        return f"{e.method}-{self.variant}-{e.backbone}-{e.dataset}-{e.crop}-{e.recipe}-s{e.seed}-{self.digest}"
+        variant = safe_part(self.variant)  # "-" separates the name's parts: "2048-d" -> "2048_d"
+        return f"{e.method}-{variant}-{e.backbone}-{e.dataset}-{e.crop}-{e.recipe}-s{e.seed}-{self.digest}"
 
     @property
     def paths(self) -> "RunPaths":
@@ -75,7 +76,7 @@ def make_run(exp: Experiment, variant: str, method_config, params: dict[str, Any
     """The run of ``exp`` with ``method_config`` (the validated section) and the identity params of ``params``."""
     shaped = {"method": plain(dataclasses.asdict(method_config)), **plain(identity_values(params))}
     digest = hashlib.sha256(json.dumps(shaped, sort_keys=True).encode()).hexdigest()[:8]
-    return Run(exp, safe_part(variant), digest)
+    return Run(exp, variant, digest)
 
 
 def safe_part(text: str) -> str:

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from dmlbench.reporting.complexity import count_flops, count_params
-from dmlbench.models.normsoftmax import NormSoftmax
+from dmlbench.models.normsoftmax import CosineClassifier, NormSoftmax
 
 
 @pytest.mark.parametrize(("classes", "params"), [(98, 27_905_088), (11_318, 50_883_648), (3_997, 35_890_240)])
@@ -32,3 +32,12 @@ def test_head_parameters_are_the_embedding_layer_and_the_classifier():
     model = NormSoftmax("resnet18", 16, 5, pretrained=False)
     head = {id(p) for p in model.head_parameters()}
     assert head == {id(model.embedding.weight), id(model.embedding.bias), id(model.classifier.weight)}
+
+
+def test_classifier_starts_from_pytorchs_default_linear_init():
+    """kaiming_uniform(a=sqrt(5)) draws U(-1/sqrt(D), 1/sqrt(D)): rows of norm ~ sqrt(1/3) = 0.577 for any D, the
+    seed's scale (xavier gave 1.38 with 98 classes); the row norm sets each class's angular learning speed."""
+    torch.manual_seed(0)
+    weight = CosineClassifier(2048, 98).weight
+    assert weight.abs().max() <= 1 / 2048 ** 0.5
+    assert weight.norm(dim=1).mean().item() == pytest.approx(3 ** -0.5, abs=0.01)

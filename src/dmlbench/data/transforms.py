@@ -39,7 +39,7 @@ def train_preset(resize: int, crop: int, norm) -> T.Compose:
                       *to_network_input(norm)])
 
 
-def test_preset(resize: int, center_crop: int | None, norm) -> T.Compose:
+def eval_preset(resize: int, center_crop: int | None, norm) -> T.Compose:
     """Resize((resize, resize)), optionally CenterCrop(center_crop): deterministic evaluation view."""
     steps = [T.Resize((resize, resize))] + ([T.CenterCrop(center_crop)] if center_crop else [])
     return T.Compose(steps + to_network_input(norm))

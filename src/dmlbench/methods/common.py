@@ -2,7 +2,7 @@
 
 import torch
 
-from dmlbench.data.transforms import test_preset, train_preset
+from dmlbench.data.transforms import eval_preset, train_preset
 
 
 def argmax_correct(cfg, outputs: tuple, labels: torch.Tensor) -> torch.Tensor:
@@ -17,7 +17,7 @@ def resize_crop_train(cfg, norm):
 
 def resize_crop_test(cfg, norm):
     """Resize((test_resize, test_resize)) -> CenterCrop(test_crop) when the config has one."""
-    return test_preset(cfg.test_resize, getattr(cfg, "test_crop", None), norm)
+    return eval_preset(cfg.test_resize, getattr(cfg, "test_crop", None), norm)
 
 
 def resize_crop_sizes(cfg) -> dict[str, int]:

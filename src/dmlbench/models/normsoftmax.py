@@ -1,4 +1,4 @@
-"""The NormSoftmax network: trunk (standard strides) -> average pooling -> layer norm -> Linear -> L2; cosine classifier."""
+"""The NormSoftmax network: trunk (standard strides) -> avgpool -> layer norm -> Linear -> L2; cosine classifier."""
 
 import math
 

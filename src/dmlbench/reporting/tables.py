@@ -73,18 +73,19 @@ def recall_table(dataset: str, runs: list[dict], published: list[dict]) -> str:
     for key in sorted(set(ours) | set(theirs)):
         method, backbone, crop = key
         seed, cell = theirs.get(key, (None, None))
-        for run in ours.get(key, [None]):
-            variant = run["run"]["variant"] if run else cell["variant"]
-            lead = [method, BACKBONE_TITLES.get(backbone, backbone), variant, crop]
-            for feature in _features(run, cell if run is None else None):
-                rows.append(lead + [feature, *_our_cells(run, feature, ks, _ambiguous(run, ours.get(key, [])))])
-        if cell is not None:
-            lead = [method, BACKBONE_TITLES.get(backbone, backbone), cell["variant"], crop]
-            for feature in _features(None, cell):
+        group = ours.get(key, [])
+        features = sorted({f for r in group for f in _features(r, None)} | set(_features(None, cell)),
+                          key=lambda f: (f != "dense", f))
+        for feature in features:  # each feature's rows together: ours, then the seed's, easy to compare
+            for run in group or [None]:
+                variant = run["run"]["variant"] if run else cell["variant"]
+                rows.append([method, BACKBONE_TITLES.get(backbone, backbone), variant, crop, feature,
+                             *_our_cells(run, feature, ks, _ambiguous(run, group))])
+            if cell is not None:
                 values = cell["values"] if feature == "dense" else cell.get(feature)
                 shown = [f"{v:.1f}" for v in values] if values else [MISSING] * len(ks)
-                rows.append(lead + [feature, f"{seed['source']}, published (best test epoch)", *shown, MISSING,
-                                    MISSING])
+                rows.append([method, BACKBONE_TITLES.get(backbone, backbone), cell["variant"], crop, feature,
+                             f"{seed['source']}, published (best test epoch)", *shown, MISSING, MISSING])
     return tabulate(rows, header, tablefmt="github", disable_numparse=True)
 
 
