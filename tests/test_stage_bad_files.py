@@ -1,0 +1,92 @@
+"""Every stage script, run on a corrupted copy of each file it reads, ends with one `dmlbench: error:` line (exit
+status 2), never a traceback; the stage's earlier outputs stay. (prepare's own inputs: tests/data.)"""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from test_pipeline import REPO, tiny_params
+
+from dmlbench.stage_params import check_params
+
+STAGE_ORDER = ("check", "synthesize", "prepare", "train", "embed", "evaluate", "complexity", "tables")
+PREPARED = Path("data/prepared/synthetic-uncropped")
+
+
+def run_stage(root: Path, name: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, f"stages/{name}.py"], cwd=root, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Path:
+    """The stage scripts, tiny params and the outputs of one good run of every stage, without DVC."""
+    root = tmp_path_factory.mktemp("stages")
+    for name in ("stages", "benchmarks/published"):
+        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "README.md", root / "README.md")
+    (root / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
+    for name in STAGE_ORDER:
+        result = run_stage(root, name)
+        assert result.returncode == 0, f"{name}: {result.stderr}"
+    return root
+
+
+def run_paths():
+    return check_params(tiny_params()).paths
+
+
+def truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:100])
+
+
+def foreign_torch(path: Path) -> None:
+    torch.save({"weights": torch.zeros(3)}, path)
+
+
+def text(content: str):
+    return lambda path: path.write_text(content)
+
+
+def first_test_image(root: Path) -> Path:
+    return PREPARED / (root / PREPARED / "test.csv").read_text().splitlines()[1].split(",")[0]
+
+
+CASES = {  # id: (stage, file to corrupt (a path or a function of the workspace), corruption, words of the error)
+    "params-not-yaml": ("check", "params.yaml", text("a: [1,\n"), "not valid YAML"),
+    "params-not-mapping": ("train", "params.yaml", text("- 1\n"), "must be a mapping"),
+    "train-manifest-header": ("train", PREPARED / "train.csv", text("pa"), "must start with the header"),
+    "train-manifest-label": ("train", PREPARED / "train.csv", text("path,label\nx.jpg,abc\n"), "malformed manifest"),
+    "test-manifest-missing": ("train", PREPARED / "test.csv", Path.unlink, "neither test.csv nor query.csv"),
+    "model-truncated": ("embed", lambda: run_paths().model, truncate, "cannot read model file"),
+    "model-foreign": ("embed", lambda: run_paths().model, foreign_torch, "not a dmlbench model"),
+    "test-image-corrupt": ("embed", first_test_image, text("not a jpeg"), "cannot read prepared image"),
+    "embeddings-truncated": ("evaluate", lambda: run_paths().embeddings, truncate, "cannot read embeddings file"),
+    "embeddings-foreign": ("evaluate", lambda: run_paths().embeddings, foreign_torch, "not an embeddings file"),
+    "complexity-manifest": ("complexity", PREPARED / "train.csv", text("\x00\x01garbage"), "manifest"),
+    "metrics-json": ("tables", lambda: run_paths().metrics, text("{not json"), "metrics"),
+    "readme-markers": ("tables", "README.md", text("no markers here\n"), "needs exactly one"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_stage_on_a_corrupted_file_is_one_line(workspace, case):
+    stage, target, corrupt, words = CASES[case]
+    if callable(target):
+        target = target(workspace) if target.__code__.co_argcount else target()
+    path = workspace / target
+    saved = path.read_bytes()
+    outputs = {p: p.read_bytes() for p in (workspace / "metrics").rglob("*.json")}
+    try:
+        corrupt(path)
+        result = run_stage(workspace, stage)
+    finally:
+        path.write_bytes(saved)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("dmlbench: error:")]
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert len(errors) == 1 and words in errors[0], result.stderr
+    assert {p: p.read_bytes() for p in (workspace / "metrics").rglob("*.json")} == outputs
