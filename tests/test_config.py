@@ -9,6 +9,8 @@ from dmlbench.errors import DmlbenchError
 from committed import committed_params
 from dmlbench.sections import EvaluateConfig, PrepareConfig
 from dmlbench.methods.cgd import CGDConfig
+from dmlbench.methods import METHODS
+from dmlbench.models.backbones import BACKBONES
 from dmlbench.registry import get
 from dmlbench.stage_params import check_params, experiment
 
@@ -103,9 +105,8 @@ def test_cgd_descriptor_params_fail_at_stage_start(key, value, message):
 
 
 @pytest.mark.parametrize("key, value, message", [
-    ("method", "cgdd", "unknown method 'cgdd' (choices: cgd, normsoftmax)"),
-    ("backbone", "resnet99", "unknown backbone 'resnet99' (choices: googlenet, resnet18, resnet34, resnet50, "
-                             "resnext50)"),
+    ("method", "cgdd", "unknown method 'cgdd' (choices: {})".format(", ".join(sorted(METHODS)))),
+    ("backbone", "resnet99", "unknown backbone 'resnet99' (choices: {})".format(", ".join(sorted(BACKBONES)))),
     ("dataset", "imagenet", "unknown dataset 'imagenet' (choices: car, cub, folder, isc, sop, synthetic)"),
     ("crop", "half", "params.yaml: crop = 'half' is not allowed (choices: uncropped, cropped)"),
 ])
@@ -114,3 +115,43 @@ def test_stage_experiment_rejects_unknown_names(key, value, message):
     with pytest.raises(DmlbenchError) as err:
         experiment(params)
     assert str(err.value) == message
+
+
+@pytest.mark.parametrize("value, expected", [("1e-3", 0.001), ("1.0e-3", 0.001), (" 2E+1 ", 20.0), (3, 3.0)])
+def test_numbers_written_as_strings_are_accepted_for_floats(value, expected):
+    """PyYAML reads `lr: 1e-3` (no dot) as a string: a float field takes it as the number it spells."""
+    assert build(Example, {"count": 1, "rate": value, "flag": True, "mode": "a", "sizes": [], "cap": None}, "x").rate == expected
+
+
+@pytest.mark.parametrize("value, message", [("fast", "x.rate must be float, got 'fast'"),
+                                            (float("nan"), "x.rate must be a finite number, got nan"),
+                                            ("inf", "x.rate must be float, got 'inf'")])
+def test_non_numbers_and_non_finite_floats_are_refused(value, message):
+    with pytest.raises(DmlbenchError, match=re.escape(message)):
+        build(Example, {"count": 1, "rate": value, "flag": True, "mode": "a", "sizes": [], "cap": None}, "x")
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"metod": "cgd"}, "unknown top-level key 'metod' (did you mean 'method'?)"),
+    ({"normsoftmx": {}}, "unknown top-level key 'normsoftmx' (did you mean 'normsoftmax'?)"),
+    ({"zzz": 1}, "unknown top-level key 'zzz' (allowed: backbone, cgd, complexity"),
+    ({"recipe": "my recipe"}, "recipe must be a name of letters, digits"),
+    ({"seed": -3}, "seed must be >= 0 (numpy seeds are unsigned), got -3"),
+])
+def test_whole_file_check_refuses_typos_and_bad_identity(change, message):
+    with pytest.raises(DmlbenchError, match=re.escape(message)):
+        check_params({**committed_params(), **change})
+
+
+def test_a_missing_top_level_key_is_named():
+    params = committed_params()
+    del params["crop"]
+    with pytest.raises(DmlbenchError, match="top-level key 'crop' is missing"):
+        check_params(params)
+
+
+def test_misspelled_key_inside_a_section_gets_the_closest_name():
+    params = committed_params()
+    params["cgd"]["margn"] = params["cgd"].pop("margin")
+    with pytest.raises(DmlbenchError, match=re.escape("unknown key cgd.margn (did you mean 'margin'?)")):
+        check_params(params)
