@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from dmlbench.config import build, check_top_level, method_section, section
-from dmlbench.data.manifest import read_manifest
+from dmlbench.data.manifest import eval_splits, read_manifest
 from dmlbench.data.protocol import recall_ks, train_classes
 from dmlbench.data.readers import READERS
 from dmlbench.errors import DmlbenchError
@@ -13,7 +13,7 @@ from dmlbench.identity import Experiment, Run, make_run
 from dmlbench.methods import METHODS, get_method
 from dmlbench.models.backbones import BACKBONES
 from dmlbench.registry import get
-from dmlbench.retrieval.embedding import eval_splits
+
 from dmlbench.sections import SECTIONS, EvaluateConfig
 
 EXPERIMENT_KEYS = ("method", "backbone", "dataset", "crop", "seed", "recipe")

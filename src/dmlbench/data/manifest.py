@@ -37,3 +37,15 @@ def read_manifest(path: Path) -> list[tuple[str, int]]:
                 raise DmlbenchError(f"malformed manifest line {path}:{number}: {row!r} (expected path,label "
                                     f"with an integer label): rerun dvc repro prepare") from None
         return rows
+
+
+# Self-retrieval datasets have test.csv; In-shop style datasets have query.csv + gallery.csv.
+EVAL_LAYOUTS = (("test",), ("query", "gallery"))
+
+
+def eval_splits(prepared: Path) -> tuple[str, ...]:
+    """Which evaluation manifests a prepared dataset has."""
+    for splits in EVAL_LAYOUTS:
+        if all((prepared / f"{s}.csv").is_file() for s in splits):
+            return splits
+    raise DmlbenchError(f"{prepared} has neither test.csv nor query.csv + gallery.csv: rerun dvc repro prepare")

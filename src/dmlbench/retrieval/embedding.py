@@ -7,22 +7,10 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from dmlbench.data.image_dataset import ManifestDataset, class_list
-from dmlbench.data.manifest import read_manifest
+from dmlbench.data.manifest import eval_splits, read_manifest
 from dmlbench.errors import DmlbenchError
 from dmlbench.retrieval.ranks import nonfinite_rows
 from dmlbench.training.precision import autocast, memory_format, resolve_precision, to_device
-
-# Self-retrieval datasets have test.csv; In-shop style datasets have query.csv + gallery.csv.
-EVAL_LAYOUTS = (("test",), ("query", "gallery"))
-
-
-def eval_splits(prepared: Path) -> tuple[str, ...]:
-    """Which evaluation manifests a prepared dataset has."""
-    for splits in EVAL_LAYOUTS:
-        if all((prepared / f"{s}.csv").is_file() for s in splits):
-            return splits
-    raise DmlbenchError(f"{prepared} has neither test.csv nor query.csv + gallery.csv: rerun dvc repro prepare")
-
 
 @torch.no_grad()
 def embed_images(model, dataset, batch_size: int, workers: int, device: torch.device, precision: str = "fp32",

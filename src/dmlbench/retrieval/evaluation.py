@@ -6,7 +6,7 @@ import torch
 
 from dmlbench.config import plain
 from dmlbench.errors import DmlbenchError
-from dmlbench.retrieval.embedding import EVAL_LAYOUTS
+from dmlbench.data.manifest import EVAL_LAYOUTS
 from dmlbench.retrieval.metrics import queries_without_relevant, retrieval_metrics
 
 
