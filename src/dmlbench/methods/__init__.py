@@ -1,12 +1,13 @@
 """Method registry: name -> Method (the contract is in ``methods/method.py``)."""
 
-from dmlbench.methods import cgd, normsoftmax
+from dmlbench.methods import cgd, normsoftmax, unifiedproxy
 from dmlbench.methods.method import Method
 from dmlbench.registry import get
 
 METHODS: dict[str, Method] = {
     "cgd": cgd.METHOD,
     "normsoftmax": normsoftmax.METHOD,
+    "unifiedproxy": unifiedproxy.METHOD,
 }
 
 

@@ -10,6 +10,7 @@ from torch import nn
 from torchvision import models
 
 from dmlbench.errors import DmlbenchError
+from dmlbench.models import bn_inception
 from dmlbench.registry import get
 
 
@@ -28,6 +29,8 @@ IMAGENET = Normalization((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 # torchvision's GoogLeNet weights were ported from TensorFlow: its transform_input maps ImageNet-normalised input
 # to (x - 0.5) / 0.5; we feed that directly and build the network without transform_input.
 HALF = Normalization((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+# Caffe-trained weights (BN-Inception): BGR pixels in 0-255 minus the channel means, std 1.
+CAFFE_BGR = Normalization((104.0, 117.0, 128.0), (1.0, 1.0, 1.0), scale=255.0, bgr=True)
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,8 @@ BACKBONES: dict[str, Backbone] = {
     "resnext50": Backbone(models.resnext50_32x4d, models.ResNeXt50_32X4D_Weights.IMAGENET1K_V1, 2048, IMAGENET,
                           _resnet_trunk),
     "googlenet": Backbone(_googlenet, models.GoogLeNet_Weights.IMAGENET1K_V1, 1024, HALF, _googlenet_trunk),
+    "bn_inception": Backbone(bn_inception.build_bn_inception, bn_inception.BNInceptionWeights(),
+                             bn_inception.CHANNELS, CAFFE_BGR, bn_inception.bn_inception_trunk),
 }
 RESNETS = ("resnet18", "resnet34", "resnet50", "resnext50")
 

@@ -1,0 +1,47 @@
+"""The UnifiedProxy network: trunk -> global max pooling -> layer norm -> Linear (no bias) -> L2, and the class
+proxies its losses pull the embeddings towards."""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dmlbench.models.backbones import backbone_channels, build_trunk
+from dmlbench.models.frozen_bn import FrozenBatchNormStats
+
+
+class UnifiedProxy(FrozenBatchNormStats, nn.Module):
+    """forward(x) -> (embedding (B, feature_dim), L2-normalised; cosines to the L2-normalised proxies (B, classes)).
+
+    The proxies (classes x feature_dim) are a bare Parameter of the model, so the optimizer, checkpoint, resume,
+    model file and device moves all carry them; they are normalised where used, never in place.
+    """
+
+    def __init__(self, backbone: str, feature_dim: int, num_classes: int, pretrained: bool, freeze_bn: bool,
+                 seed: int):
+        super().__init__()
+        self.freeze_bn = freeze_bn
+        self.trunk = build_trunk(backbone, pretrained)
+        self.pool = nn.AdaptiveMaxPool2d(1)  # a module, so thop sees it (max pooling counts 0 in either convention)
+        self.embedding = nn.Linear(backbone_channels(backbone), feature_dim, bias=False)
+        # A generator of the run's seed: the proxies do not depend on how many numbers the backbone's init drew.
+        generator = torch.Generator().manual_seed(seed)
+        self.proxies = nn.Parameter(torch.randn(num_classes, feature_dim, generator=generator))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pooled = torch.flatten(self.pool(self.trunk(x)), 1)  # (B, C)
+        # The head runs in float32 even under autocast: the losses multiply cosines by alpha = 32, and bf16
+        # cosines (8 significant bits) would put ~0.1 of noise into every logit. It is a tiny share of the work.
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            pooled = pooled.float()
+            # Layer norm without affine parameters: zero mean, unit variance per image (the seed's centring).
+            normed = F.layer_norm(pooled, pooled.shape[1:])
+            embedding = F.normalize(self.embedding(normed), dim=1)  # (B, feature_dim)
+            cosines = embedding @ F.normalize(self.proxies, dim=1).T  # (B, classes)
+        return embedding, cosines
+
+    def head_parameters(self) -> list[nn.Parameter]:
+        """The embedding layer and the proxies: what trains while the backbone is frozen."""
+        return [self.embedding.weight, self.proxies]
+
+    def frozen_bn_scope(self) -> nn.Module:
+        return self.trunk

@@ -1,0 +1,75 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from dmlbench.models.unifiedproxy import UnifiedProxy
+from dmlbench.reporting.complexity import count_params
+
+# The trunks' parameters: torchvision's totals without the 1000-class fc (ResNet-50 25,557,032 - 2,049,000;
+# GoogLeNet without aux heads 6,624,904 - 1,025,000), BN-Inception's 11,295,240 - 1,025,000.
+TRUNKS = {"resnet18": 11_176_512, "resnet50": 23_508_032, "googlenet": 5_599_904, "bn_inception": 10_270_240}
+CHANNELS = {"resnet18": 512, "resnet50": 2048, "googlenet": 1024, "bn_inception": 1024}
+
+
+@pytest.mark.parametrize(("backbone", "classes"), [("resnet50", 98), ("resnet50", 100), ("googlenet", 98),
+                                                   ("bn_inception", 100)])
+def test_parameter_count_is_trunk_plus_embedding_plus_proxies(backbone, classes):
+    # Linear(C -> 512) without bias, classes x 512 proxies, layer norm without affine parameters: nothing else.
+    # ResNet-50 on CARS: 23,508,032 + 2048 x 512 + 98 x 512 = 24,606,784.
+    model = UnifiedProxy(backbone, 512, classes, pretrained=False, freeze_bn=True, seed=0)
+    assert count_params(model) == TRUNKS[backbone] + CHANNELS[backbone] * 512 + classes * 512
+    if (backbone, classes) == ("resnet50", 98):
+        assert count_params(model) == 24_606_784
+    outside = {name for name, _ in model.named_parameters() if not name.startswith("trunk.")}
+    assert outside == {"embedding.weight", "proxies"} and model.embedding.bias is None
+
+
+@pytest.mark.parametrize("backbone", ["resnet18", "googlenet", "bn_inception"])
+def test_forward_gives_unit_embeddings_and_proxy_cosines(backbone):
+    torch.manual_seed(0)
+    model = UnifiedProxy(backbone, 16, 5, pretrained=False, freeze_bn=True, seed=0).eval()
+    x = torch.randn(3, 3, 64, 64)
+    with torch.no_grad():
+        embedding, cosines = model(x)
+        # The head spelled out: global max pooling, layer norm without affine, Linear without bias, L2.
+        pooled = model.trunk(x).amax(dim=(2, 3))
+        expected = F.normalize(model.embedding(F.layer_norm(pooled, pooled.shape[1:])), dim=1)
+    assert embedding.shape == (3, 16) and cosines.shape == (3, 5)
+    assert torch.allclose(embedding, expected, atol=1e-6)
+    assert torch.allclose(embedding.norm(dim=1), torch.ones(3), atol=1e-6)
+    assert torch.allclose(cosines, embedding @ F.normalize(model.proxies, dim=1).T, atol=1e-6)
+    assert cosines.abs().max() <= 1 + 1e-6
+
+
+def test_proxies_come_from_the_run_seed_alone():
+    first = UnifiedProxy("resnet18", 8, 4, pretrained=False, freeze_bn=True, seed=3).proxies
+    torch.manual_seed(123)  # the global generator (the backbone's init) does not move them
+    again = UnifiedProxy("resnet18", 8, 4, pretrained=False, freeze_bn=True, seed=3).proxies
+    other = UnifiedProxy("resnet18", 8, 4, pretrained=False, freeze_bn=True, seed=4).proxies
+    assert torch.equal(first, again) and not torch.equal(first, other)
+    assert torch.equal(first, torch.randn(4, 8, generator=torch.Generator().manual_seed(3)))  # plain normal init
+
+
+@pytest.mark.parametrize("freeze_bn", [True, False])
+def test_batchnorm_statistics_frozen_only_when_asked(freeze_bn):
+    model = UnifiedProxy("resnet18", 8, 4, pretrained=False, freeze_bn=freeze_bn, seed=0).train()
+    before = {k: v.clone() for k, v in model.trunk.state_dict().items() if "running" in k}
+    model(torch.randn(4, 3, 32, 32))
+    after = model.trunk.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before) == freeze_bn
+    assert model.training and model.trunk[1].training != freeze_bn  # the trunk's bn1 in eval mode when frozen
+
+
+def test_the_head_stays_float32_under_autocast():
+    model = UnifiedProxy("resnet18", 8, 4, pretrained=False, freeze_bn=True, seed=0).eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        embedding, cosines = model(x)
+        pooled = model.trunk(x)
+    assert pooled.dtype == torch.bfloat16  # the trunk runs in bf16
+    assert embedding.dtype == cosines.dtype == torch.float32
+
+
+def test_head_parameters_are_the_embedding_layer_and_the_proxies():
+    model = UnifiedProxy("resnet18", 8, 4, pretrained=False, freeze_bn=True, seed=0)
+    assert [id(p) for p in model.head_parameters()] == [id(model.embedding.weight), id(model.proxies)]
