@@ -120,7 +120,8 @@ def test_stage_experiment_rejects_unknown_names(key, value, message):
 @pytest.mark.parametrize("value, expected", [("1e-3", 0.001), ("1.0e-3", 0.001), (" 2E+1 ", 20.0), (3, 3.0)])
 def test_numbers_written_as_strings_are_accepted_for_floats(value, expected):
     """PyYAML reads `lr: 1e-3` (no dot) as a string: a float field takes it as the number it spells."""
-    assert build(Example, {"count": 1, "rate": value, "flag": True, "mode": "a", "sizes": [], "cap": None}, "x").rate == expected
+    values = {"count": 1, "rate": value, "flag": True, "mode": "a", "sizes": [], "cap": None}
+    assert build(Example, values, "x").rate == expected
 
 
 @pytest.mark.parametrize("value, message", [("fast", "x.rate must be float, got 'fast'"),
