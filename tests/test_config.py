@@ -156,3 +156,21 @@ def test_misspelled_key_inside_a_section_gets_the_closest_name():
     params["cgd"]["margn"] = params["cgd"].pop("margin")
     with pytest.raises(DmlbenchError, match=re.escape("unknown key cgd.margn (did you mean 'margin'?)")):
         check_params(params)
+
+
+@pytest.mark.parametrize("section_name, key, value, message", [
+    ("cgd", "feature_dim", 0, "cgd.feature_dim must be >= the 2 descriptor(s), got 0"),
+    ("cgd", "margin", -0.1, "cgd.margin must be >= 0, got -0.1"),
+    ("cgd", "train_crop", 8, "cgd.train_crop (8) and cgd.test_resize (64) must be >= 16 px"),
+    ("cgd", "lr_gamma", 0.0, "cgd.lr_gamma must be in (0, 1], got 0.0"),
+    ("normsoftmax", "feature_dim", 0, "normsoftmax.feature_dim must be >= 1, got 0"),
+    ("normsoftmax", "momentum", 1.5, "normsoftmax.momentum must be in [0, 1) and weight_decay >= 0, got 1.5"),
+    ("normsoftmax", "test_crop", 8, "normsoftmax crops (64, 8) must be >= 16 px"),
+    ("complexity", "image_size", 0, "complexity.image_size must be >= 32, got 0"),
+])
+def test_size_and_rate_params_of_every_method_are_validated(section_name, key, value, message):
+    """A 0-d embedding once trained and evaluated: every size the pipeline would compute with is checked."""
+    params = committed_params()
+    params[section_name][key] = value
+    with pytest.raises(DmlbenchError, match=re.escape(message)):
+        check_params(params)
