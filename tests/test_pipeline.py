@@ -154,16 +154,12 @@ def snapshot(root: Path) -> dict[str, bytes]:
 @pytest.mark.slow
 @pytest.mark.parametrize("changes, expected", [
     ({"cgd.lr": "fast"}, "cgd.lr must be float, got 'fast'"),
-    ({"cgd.smoothing": 1.5}, "cgd.smoothing must be in [0, 1), got 1.5"),
     ({"metod": "normsoftmax"}, "unknown top-level key 'metod' (did you mean 'method'?)"),
-    ({"evalute": {"chunk_size": 8}}, "unknown top-level key 'evalute' (did you mean 'evaluate'?)"),
-    ({"seed": -1}, "seed must be >= 0"),
     ({"evaluate.recall_ks": [1, 1000]}, "Recall@1000 asked"),
     # A new training run whose K list cannot be evaluated stops before training, not after.
     ({"cgd.lr": 0.002, "evaluate.recall_ks": [1, 1000]}, "Recall@1000 asked"),
     ({"prepare.max_side": 32}, "prepare.max_side is 32 but cgd resizes images to 36 px"),
-], ids=["string-lr", "smoothing", "top-level-typo", "section-typo", "negative-seed", "k-list", "k-list-train",
-        "max-side"])
+], ids=["string-lr", "top-level-typo", "k-list", "k-list-train", "max-side"])  # the rest: tests/test_config.py
 def test_bad_param_under_dvc_repro_keeps_every_earlier_output(repo, changes, expected):
     before = snapshot(repo)
     set_params(repo, **changes)

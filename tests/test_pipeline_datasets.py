@@ -45,7 +45,8 @@ def test_exp_run_on_each_dataset(repo, dataset):
     args = [a for o in [f"dataset={dataset}", *overrides] for a in ("-S", o)]
     sh(repo, sys.executable, "-m", "dvc", "exp", "run", *args)
     crop = "cropped" if "crop=cropped" in overrides else "uncropped"
-    record = json.loads((repo / f"metrics/runs/cgd-resnet18-{dataset}-{crop}.json").read_text())
+    (path,) = (repo / "metrics/runs").glob(f"cgd-SG-resnet18-{dataset}-{crop}-demo-s0-*.json")
+    record = json.loads(path.read_text())
     assert record["run"]["dataset"] == dataset and record["run"]["crop"] == crop
     assert (record["queries"], record["gallery"]) == (queries, gallery)
     assert record["recall_ks"] == {"ks": ks, "source": "dataset" if dataset in ("car", "folder") else "params"}

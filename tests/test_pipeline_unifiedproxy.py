@@ -20,7 +20,8 @@ def repo(tmp_path_factory) -> Path:
     root = copy_repo(tmp_path_factory.mktemp("repo"))
     params = tiny_params()
     params["unifiedproxy"].update(TINY)
-    params["complexity"].update(backbones=["bn_inception", "googlenet"], datasets=["car"])  # the non-ResNets
+    # No 224-px grid here: the non-ResNet models' exact counts are tested in tests/models (CI time budget).
+    params["complexity"].update(backbones=[], datasets=[])
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     commit(root, "tiny unifiedproxy section")
     for loss in ("balanced_proxy", "proxy_anchor"):
@@ -62,10 +63,6 @@ def test_the_last_run_logs_the_proxy_rate_and_its_loss_terms(repo):
     # The complexity stage counts each model exactly: trunk + Linear(C -> 16) + proxies x 16 (CARS: 98 classes).
     complexity = json.loads((repo / "metrics/complexity/unifiedproxy.json").read_text())
     assert complexity["current"]["params"] == 11_176_512 + 512 * 16 + 4 * 16
-    grid = {cell["backbone"]: cell for cell in complexity["grid"]}
-    assert grid["bn_inception"]["params"] == 10_270_240 + 1024 * 16 + 98 * 16
-    assert grid["googlenet"]["params"] == 5_599_904 + 1024 * 16 + 98 * 16
-    assert all(cell["macs_seed"] > 1e9 and cell["macs_thop"] > 1e9 for cell in grid.values())
 
 
 @pytest.mark.slow
