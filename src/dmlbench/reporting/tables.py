@@ -15,7 +15,7 @@ DATASET_TITLES = {"synthetic": "Synthetic demo (CUB layout)", "car": "CARS196", 
                   "sop": "Stanford Online Products", "isc": "In-shop Clothes", "folder": "Your own images (folder)"}
 ONLY_WHEN_RUN = ("synthetic", "folder")  # no published numbers: a table only once something ran
 BACKBONE_TITLES = {"resnet18": "ResNet18", "resnet34": "ResNet34", "resnet50": "ResNet50",
-                   "resnext50": "ResNeXt50"}
+                   "resnext50": "ResNeXt50", "googlenet": "GoogLeNet", "bn_inception": "BN-Inception"}
 MISSING = "—"
 
 
