@@ -10,12 +10,11 @@ from dmlbench.data.protocol import train_classes
 from dmlbench.identity import COMPLEXITY_DIR, prepared_dir
 from dmlbench.reporting.complexity import measure
 from dmlbench.sections import ComplexityConfig
-from dmlbench.stage_params import check_params, current_run, method_config
+from dmlbench.stage_params import checked_run, method_config
 
 
 def main(params: dict) -> None:
-    check_params(params)
-    exp, method, cfg, run = current_run(params)
+    exp, method, cfg, run = checked_run(params)
     ccfg = section(params, "complexity", ComplexityConfig)
     classes = len(class_list(read_manifest(prepared_dir(exp.dataset, exp.crop) / "train.csv")))
     current = measure(method, cfg, exp.backbone, exp.dataset, classes, ccfg.image_size, exp.seed)

@@ -6,12 +6,11 @@ from dmlbench.identity import RECALL_CURVE, SUMMARY
 from dmlbench.reporting.run_record import run_record
 from dmlbench.retrieval.evaluation import evaluate_splits, load_embeddings
 from dmlbench.sections import EvaluateConfig
-from dmlbench.stage_params import check_params, current_run, recall_ks_for
+from dmlbench.stage_params import checked_run, recall_ks_for
 
 
 def main(params: dict) -> None:
-    check_params(params)
-    exp, method, cfg, run = current_run(params)
+    exp, method, cfg, run = checked_run(params)
     ecfg = section(params, "evaluate", EvaluateConfig)
     ks, source = recall_ks_for(params, exp.dataset)
     saved = load_embeddings(run.paths.embeddings, run.record())

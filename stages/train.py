@@ -8,14 +8,14 @@ from dmlbench.config import section
 from dmlbench.identity import LIVE_DIR, TRAINING_FIGURE, prepared_dir
 from dmlbench.reporting.figures import plot_training
 from dmlbench.sections import TrainConfig
-from dmlbench.stage_params import check_ks_fit, check_params, current_run
+from dmlbench.stage_params import check_ks_fit, checked_run
 from dmlbench.training.launch import torchrun, under_torchrun
 from dmlbench.training.loop import train
 
 
 def main(params: dict) -> None:
-    check_params(params)  # the whole file, so a bad evaluate/embed param stops before hours of training
-    exp, method, cfg, run = current_run(params)
+    # The whole file first, so a bad evaluate or embed param stops before hours of training.
+    exp, method, cfg, run = checked_run(params)
     tcfg = section(params, "train", TrainConfig)
     prepared = prepared_dir(exp.dataset, exp.crop)
     check_ks_fit(params, exp.dataset, prepared)

@@ -55,20 +55,21 @@ def first_test_image(root: Path) -> Path:
     return PREPARED / (root / PREPARED / "test.csv").read_text().splitlines()[1].split(",")[0]
 
 
-CASES = {  # id: (stage, file to corrupt (a path or a function of the workspace), corruption, words of the error)
-    "params-not-yaml": ("check", "params.yaml", text("a: [1,\n"), "not valid YAML"),
-    "params-not-mapping": ("train", "params.yaml", text("- 1\n"), "must be a mapping"),
-    "train-manifest-header": ("train", PREPARED / "train.csv", text("pa"), "must start with the header"),
-    "train-manifest-label": ("train", PREPARED / "train.csv", text("path,label\nx.jpg,abc\n"), "malformed manifest"),
-    "test-manifest-missing": ("train", PREPARED / "test.csv", Path.unlink, "neither test.csv nor query.csv"),
-    "model-truncated": ("embed", lambda: run_paths().model, truncate, "cannot read model file"),
-    "model-foreign": ("embed", lambda: run_paths().model, foreign_torch, "not a dmlbench model"),
+CASES = {  # id: (stage, workspace -> file to corrupt, corruption, words of the error)
+    "params-not-yaml": ("check", lambda r: "params.yaml", text("a: [1,\n"), "not valid YAML"),
+    "params-not-mapping": ("train", lambda r: "params.yaml", text("- 1\n"), "must be a mapping"),
+    "train-manifest-header": ("train", lambda r: PREPARED / "train.csv", text("pa"), "must start with the header"),
+    "train-manifest-label": ("train", lambda r: PREPARED / "train.csv", text("path,label\nx.jpg,abc\n"),
+                             "malformed manifest"),
+    "test-manifest-missing": ("train", lambda r: PREPARED / "test.csv", Path.unlink, "neither test.csv nor query.csv"),
+    "model-truncated": ("embed", lambda r: run_paths().model, truncate, "cannot read model file"),
+    "model-foreign": ("embed", lambda r: run_paths().model, foreign_torch, "not a dmlbench model"),
     "test-image-corrupt": ("embed", first_test_image, text("not a jpeg"), "cannot read prepared image"),
-    "embeddings-truncated": ("evaluate", lambda: run_paths().embeddings, truncate, "cannot read embeddings file"),
-    "embeddings-foreign": ("evaluate", lambda: run_paths().embeddings, foreign_torch, "not an embeddings file"),
-    "complexity-manifest": ("complexity", PREPARED / "train.csv", text("\x00\x01garbage"), "manifest"),
-    "metrics-json": ("tables", lambda: run_paths().metrics, text("{not json"), "metrics"),
-    "readme-markers": ("tables", "README.md", text("no markers here\n"), "needs exactly one"),
+    "embeddings-truncated": ("evaluate", lambda r: run_paths().embeddings, truncate, "cannot read embeddings file"),
+    "embeddings-foreign": ("evaluate", lambda r: run_paths().embeddings, foreign_torch, "not an embeddings file"),
+    "complexity-manifest": ("complexity", lambda r: PREPARED / "train.csv", text("\x00\x01garbage"), "manifest"),
+    "metrics-json": ("tables", lambda r: run_paths().metrics, text("{not json"), "metrics"),
+    "readme-markers": ("tables", lambda r: "README.md", text("no markers here\n"), "needs exactly one"),
 }
 
 
@@ -76,9 +77,7 @@ CASES = {  # id: (stage, file to corrupt (a path or a function of the workspace)
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_stage_on_a_corrupted_file_is_one_line(workspace, case):
     stage, target, corrupt, words = CASES[case]
-    if callable(target):
-        target = target(workspace) if target.__code__.co_argcount else target()
-    path = workspace / target
+    path = workspace / target(workspace)
     saved = path.read_bytes()
     outputs = {p: p.read_bytes() for p in (workspace / "metrics").rglob("*.json")}
     try:

@@ -44,9 +44,9 @@ def current_run(params: dict[str, Any]) -> tuple[Experiment, Any, Any, Run]:
     return exp, method, cfg, make_run(exp, method.describe(cfg), cfg, params)
 
 
-def check_params(params: dict[str, Any]) -> Run:
-    """Validate all of params.yaml: top-level names, every section, every method's section for every dataset it
-    names, and the cross-checks between sections; returns the current run."""
+def checked_run(params: dict[str, Any]) -> tuple[Experiment, Any, Any, Run]:
+    """Validate all of params.yaml (top-level names, every section, every method's section for every dataset it
+    names, the cross-checks between sections) and return what ``current_run`` returns."""
     check_top_level(params, {*EXPERIMENT_KEYS, *SECTIONS, *METHODS})
     configs = {name: section(params, name, cls) for name, cls in SECTIONS.items()}
     for name in METHODS:
@@ -59,7 +59,12 @@ def check_params(params: dict[str, Any]) -> Run:
         get(BACKBONES, backbone, "backbone in complexity.backbones")
     for dataset in configs["complexity"].datasets:
         train_classes(dataset)
-    return run
+    return exp, method, cfg, run
+
+
+def check_params(params: dict[str, Any]) -> Run:
+    """Validate all of params.yaml (``checked_run``); returns the current run."""
+    return checked_run(params)[3]
 
 
 def check_input_side(max_side: int | None, method, cfg, name: str) -> None:
