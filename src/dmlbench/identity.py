@@ -107,6 +107,10 @@ RUNS_DIR = Path("metrics/runs")  # one metrics file per run; the tables stage re
 LIVE_DIR = Path("dvclive")
 TRAINING_FIGURE = Path("plots/training.png")
 RECALL_CURVE = Path("plots/recall_at_k.csv")
+# The pictures stage's PNGs of the current run (a sample of queries, the worst queries, the Recall@K curve).
+QUERIES_PICTURE = Path("plots/queries.png")
+WORST_PICTURE = Path("plots/worst_queries.png")
+RECALL_PICTURE = Path("plots/recall_at_k.png")
 SUMMARY = Path("metrics/summary.json")
 COMPLEXITY_DIR = Path("metrics/complexity")
 

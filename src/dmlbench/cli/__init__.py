@@ -1,0 +1,83 @@
+"""The `dmlbench` console script: `dmlbench query` (search a run's gallery with images) and `dmlbench export`
+(ONNX). Every bad input ends in one `dmlbench: error:` line and exit status 2, as in the stages."""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from dmlbench.errors import DmlbenchError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's errors as one DmlbenchError line instead of a usage block."""
+
+    def error(self, message: str):
+        raise DmlbenchError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = _Parser(prog="dmlbench", description=__doc__.split("\n")[0])
+    commands = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    query = commands.add_parser("query", help="rank a run's gallery for each image")
+    query.add_argument("images", nargs="*", type=Path, metavar="IMAGE")
+    query.add_argument("--run", help="the run's name (models/<run>/); --list shows them")
+    query.add_argument("--k", type=int, default=8, help="results per image (default 8)")
+    query.add_argument("--gallery", choices=("test", "train"), default="test",
+                       help="test: the evaluation gallery embed wrote; train: the training images, embedded now")
+    query.add_argument("--out", type=Path, default=Path("query.png"), help="the picture (default query.png)")
+    query.add_argument("--onnx", action="store_true", help="embed with exports/<run>/model.onnx (onnxruntime)")
+    query.add_argument("--list", action="store_true", help="list the runs of the workspace and stop")
+    query.add_argument("--root", type=Path, default=Path("."), help="the workspace (default: here)")
+    export = commands.add_parser("export", help="write a run's embedding network as ONNX under exports/<run>/")
+    export.add_argument("--run", required=True, help="the run's name (dmlbench query --list shows them)")
+    export.add_argument("--root", type=Path, default=Path("."), help="the workspace (default: here)")
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; a DmlbenchError becomes one line on stderr and exit status 2."""
+    try:
+        args = parser().parse_args(argv)
+        if args.command == "query":
+            _query(args)
+        else:
+            _export(args)
+    except DmlbenchError as exc:
+        print(f"dmlbench: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _query(args) -> None:
+    from dmlbench.cli.query import load_gallery, open_run, report, search
+    from dmlbench.cli.runs import Workspace, list_runs
+
+    ws = Workspace(args.root)
+    if args.list:
+        print(list_runs(ws))
+        return
+    if not args.run or not args.images:
+        raise DmlbenchError("dmlbench query needs --run <run> and at least one IMAGE (dmlbench query --list shows "
+                            "the runs)")
+    opened = open_run(ws, args.run, args.onnx)
+    gallery = load_gallery(ws, opened, args.gallery)
+    answer = search(ws, opened, gallery, args.images, args.k)
+    report(opened, gallery, args.images, answer, args.out, ws.prepared(opened.run))
+
+
+def _export(args) -> None:
+    from dmlbench.cli.export import export_run
+    from dmlbench.cli.runs import Workspace
+
+    start = time.perf_counter()
+    ws = Workspace(args.root)
+    record = export_run(ws, args.run)
+    check = record["check"]
+    print(f"export: {args.run} -> {ws.onnx(args.run)}{' (+ external data)' if record['external_data'] else ''}: "
+          f"{check['images']} images, lowest cosine {check['min_cosine']:.6f}, Recall@1 {check['recall@1']:.4f} "
+          f"as PyTorch ({time.perf_counter() - start:.1f} s)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
