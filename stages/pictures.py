@@ -29,7 +29,8 @@ def main(params: dict) -> None:
     ks, curves = recall_curves(run)
     draw_rows(split_rows(saved["splits"], prepared, sample, top), f"{run.name}: sample queries (seed "
               f"{SAMPLE_SEED}), top {top}", QUERIES_PICTURE)
-    draw_rows(split_rows(saved["splits"], prepared, worst, top, [f"AP@R {ap[q]:.3f}" for q in worst]),
+    captions = [f"AP@R: {ap[q]:.3f} ({int(query['labels'][q])})" for q in worst]
+    draw_rows(split_rows(saved["splits"], prepared, worst, top, captions),
               f"{run.name}: the {len(worst)} queries of lowest AP@R", WORST_PICTURE)
     plot_recall(ks, curves, RECALL_PICTURE, run.name)
     print(f"pictures: {run.name}: {len(sample)} sample and {len(worst)} worst queries, top {top} -> "

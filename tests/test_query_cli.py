@@ -13,7 +13,7 @@ from dmlbench import atomic
 from dmlbench.cli import main
 from dmlbench.reporting.pictures import BLUE, GREEN, RED, cell_box
 from dmlbench.reporting.ranking import top_k
-from tests.tiny_workspace import RUN, make_workspace
+from tiny_workspace import RUN, make_workspace
 
 REPO = Path(__file__).resolve().parents[1]
 

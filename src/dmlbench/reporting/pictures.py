@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 from dmlbench import atomic
 from dmlbench.data.paths import escape_problem
@@ -129,15 +129,14 @@ def _draw_cell(canvas: Image.Image, draw: ImageDraw.ImageDraw, font, cell: Cell,
 
 
 def _thumbnail(path: Path) -> Image.Image:
-    """The image at ``path`` fitted into THUMB x THUMB, or one line naming the file that cannot be read."""
+    """The image at ``path`` scaled to fit THUMB x THUMB, or one line naming the file that cannot be read."""
     try:
         with Image.open(path) as image:
             image = image.convert("RGB")
     except (OSError, UnidentifiedImageError, Image.DecompressionBombError, ValueError) as exc:
         raise DmlbenchError(f"cannot read image {path} ({type(exc).__name__}): for a prepared image rerun "
                             f"dvc repro -f prepare; for your own, pass a JPEG or PNG file") from None
-    image.thumbnail((THUMB, THUMB))
-    return image
+    return ImageOps.contain(image, (THUMB, THUMB))  # up or down, aspect ratio kept
 
 
 def plot_recall(ks: list[int], curves: dict[str, list[float]], path: Path, title: str) -> None:
@@ -156,7 +155,8 @@ def plot_recall(ks: list[int], curves: dict[str, list[float]], path: Path, title
     if max(ks) >= 10 * min(ks):
         ax.set_xscale("log")
     ax.set_xticks(ks, [str(k) for k in ks])
-    ax.set(xlabel="K", ylabel="Recall@K", ylim=(0, 1.05), title=title)
+    ax.set(xlabel="K", ylabel="Recall@K", ylim=(0, 1.05))
+    ax.set_title(title, fontsize=8)  # a run's name is long
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     fig.tight_layout()

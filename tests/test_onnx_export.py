@@ -1,0 +1,123 @@
+"""ONNX export of a tiny untrained run: onnxruntime against PyTorch (cosine, Recall@1), dynamic batch, the
+external-data format, a failed check that replaces nothing, and `dmlbench query --onnx`."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("onnxruntime")
+
+from dmlbench.cli import main  # noqa: E402
+from dmlbench.cli import export as export_cli  # noqa: E402
+from dmlbench.cli.runs import Workspace, load_torch_model, run_transform  # noqa: E402
+from dmlbench.errors import DmlbenchError  # noqa: E402
+from dmlbench.export_onnx import EmbeddingNetwork, OnnxEmbedder, weight_bytes  # noqa: E402
+from tiny_workspace import RUN, make_workspace  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def exported(prepared, tmp_path_factory) -> Path:
+    """A tiny workspace whose run is exported once (the shared state of the read-only tests below)."""
+    root = make_workspace(prepared, tmp_path_factory.mktemp("onnx"))
+    assert main(["export", "--run", RUN.name, "--root", str(root)]) == 0
+    return root
+
+
+def test_export_matches_pytorch_on_the_runs_test_images(exported):
+    ws = Workspace(exported)
+    record = json.loads(ws.onnx_record(RUN.name).read_text())
+    assert record["run"]["name"] == RUN.name and record["side"] == 32 and record["external_data"] is False
+    assert record["check"]["images"] == 12 and record["check"]["min_cosine"] >= 0.9999
+    assert not (ws.onnx(RUN.name).parent / "model.onnx.data").exists()
+    # The recorded Recall@1 is the stored embeddings' (embed stage, float32 CPU) Recall@1 too.
+    from dmlbench.retrieval.metrics import retrieval_metrics
+    test = torch.load(exported / RUN.paths.embeddings, weights_only=True)["splits"]["test"]
+    assert record["check"]["recall@1"] == retrieval_metrics(test["embeddings"], test["labels"], ks=(1,))["recall@1"]
+
+
+def test_dynamic_batch_gives_the_pytorch_embeddings(exported):
+    ws = Workspace(exported)
+    model, _ = load_torch_model(ws, RUN.name)
+    session = OnnxEmbedder(ws.onnx(RUN.name))
+    torch.manual_seed(1)
+    for batch in (1, 5):
+        images = torch.randn(batch, 3, 32, 32)
+        with torch.no_grad():
+            reference = EmbeddingNetwork(model)(images)
+        got = session(images)
+        assert got.shape == (batch, 32)
+        assert (reference * got).sum(dim=1).min().item() >= 0.9999
+        assert torch.allclose(got.norm(dim=1), torch.ones(batch), atol=1e-5)
+
+
+def test_query_with_onnx_ranks_as_with_pytorch(exported, tmp_path, capsys):
+    image = exported / "data/prepared/synthetic-uncropped" / torch.load(
+        exported / RUN.paths.embeddings, weights_only=True)["splits"]["test"]["paths"][3]
+    printed = {}
+    for flag in ([], ["--onnx"]):
+        assert main(["query", str(image), "--run", RUN.name, "--k", "5", "--root", str(exported), "--out",
+                     str(tmp_path / "q.png"), *flag]) == 0
+        rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.strip()[:1].isdigit()]
+        printed[bool(flag)] = rows
+    assert [r[1] for r in printed[True]] == [r[1] for r in printed[False]]
+    assert [float(r[3]) for r in printed[True]] == pytest.approx([float(r[3]) for r in printed[False]], abs=2e-4)
+
+
+def test_onnx_query_needs_no_torch_model(exported, tmp_path, capsys):
+    root = Path(shutil.copytree(exported, tmp_path / "ws"))
+    (root / RUN.paths.model).unlink()  # only the export, the embeddings and the images remain
+    image = root / "data/prepared/synthetic-uncropped" / torch.load(
+        root / RUN.paths.embeddings, weights_only=True)["splits"]["test"]["paths"][0]
+    assert main(["query", str(image), "--run", RUN.name, "--onnx", "--root", str(root), "--k", "2", "--out",
+                 str(tmp_path / "q.png")]) == 0
+    assert main(["query", str(image), "--run", RUN.name, "--root", str(root), "--out", str(tmp_path / "t.png")]) == 2
+    assert "with a model file" in capsys.readouterr().err
+
+
+def test_large_models_use_the_external_data_format(exported, tmp_path):
+    root = Path(shutil.copytree(exported, tmp_path / "ws"))
+    ws = Workspace(root)
+    record = export_cli.export_run(ws, RUN.name, external_limit=0)  # any model counts as "over 2 GB" here
+    folder = ws.onnx(RUN.name).parent
+    assert record["external_data"] is True
+    model, _ = load_torch_model(ws, RUN.name)
+    data = (folder / "model.onnx.data").stat().st_size
+    assert data >= weight_bytes(model) * 0.9 and (folder / "model.onnx").stat().st_size < data / 10
+    assert record["check"]["min_cosine"] >= 0.9999  # onnxruntime found the weights beside the graph
+    assert sorted(p.name for p in (root / "exports").iterdir()) == [RUN.name]  # no staging folder left
+
+
+def test_a_failed_check_replaces_nothing(exported, tmp_path, monkeypatch):
+    root = Path(shutil.copytree(exported, tmp_path / "ws"))
+    ws = Workspace(root)
+    before = ws.onnx(RUN.name).read_bytes()
+    monkeypatch.setattr(export_cli, "MIN_COSINE", 1.5)  # no cosine reaches it: the check must refuse
+
+    def reuse(model, side, path, **_):  # the exported file itself, without exporting again (seconds)
+        shutil.copy(ws.onnx(RUN.name), path)
+        return False
+
+    monkeypatch.setattr(export_cli, "export_onnx", reuse)
+    with pytest.raises(DmlbenchError, match=r"disagrees with PyTorch on the 12 evaluation images.*nothing was"):
+        export_cli.export_run(ws, RUN.name)
+    assert ws.onnx(RUN.name).read_bytes() == before
+    assert sorted(p.name for p in (root / "exports").iterdir()) == [RUN.name]
+
+
+def test_another_network_fails_the_check(exported):
+    ws = Workspace(exported)
+    model, saved = load_torch_model(ws, RUN.name)
+    _, _, transform = run_transform(saved["run"], saved["config"])
+    torch.manual_seed(5)
+    other = type(model)("resnet18", "SG", 32, 3, False, False).eval()  # same architecture, other weights
+    with pytest.raises(DmlbenchError, match="disagrees with PyTorch"):
+        export_cli.check_export(other, OnnxEmbedder(ws.onnx(RUN.name)), ws.prepared(saved["run"]), transform)
+
+
+def test_export_of_a_missing_run_is_one_line(exported, capsys):
+    assert main(["export", "--run", "nope", "--root", str(exported)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no such run 'nope'" in err
