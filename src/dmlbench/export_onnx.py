@@ -1,8 +1,8 @@
 """ONNX export of a run's embedding network (image tensor -> L2-normalised embedding, dynamic batch) and the
 onnxruntime side that runs it with no torch model.
 
-The export uses torch's TorchScript-based exporter (``dynamo=False``): it needs only the ``onnx`` package, and
-works unchanged from torch 2.3 to 2.14, where the default dynamo exporter would also need ``onnxscript``.
+The export uses torch's TorchScript-based exporter (``dynamo=False``): it needs only the ``onnx`` package, where
+the default dynamo exporter (torch >= 2.9) would also need ``onnxscript``. Tested on torch 2.14.1.
 Protobuf cannot serialise a message over 2 GB, so larger networks (LREC) are saved in ONNX's external-data
 format: the graph in ``model.onnx``, the weights beside it in ``model.onnx.data``.
 """
