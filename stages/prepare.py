@@ -5,7 +5,8 @@ from pathlib import Path
 
 from dmlbench import atomic, stage
 from dmlbench.config import section
-from dmlbench.data.prepare import SKIP_REPORT, prepare_dataset, read_skip_report
+from dmlbench.data.manifest import read_manifest
+from dmlbench.data.prepare import IMAGE_STATS, SKIP_REPORT, image_stats, prepare_dataset, read_skip_report
 from dmlbench.data.readers import read_dataset
 from dmlbench.identity import prepared_dir
 from dmlbench.sections import DataConfig, PrepareConfig, data_selection
@@ -23,6 +24,9 @@ def main(params: dict) -> None:
     summary = prepare_dataset(records, raw, out, exp.crop == "cropped", cfg.max_side, cfg.workers,
                               skip_corrupt=cfg.skip_corrupt, jpeg_quality=cfg.jpeg_quality)
     atomic.write_json(out / "summary.json", summary)
+    if "train" in summary:  # the training images' mean/std, for methods that normalise by the dataset's (LREC)
+        rows = read_manifest(out / "train.csv")
+        atomic.write_json(out / IMAGE_STATS, image_stats([out / path for path, _ in rows], cfg.workers))
     print(f"prepare: {raw} -> {out}: {summary}")
     if cfg.skip_corrupt:
         skipped = len(read_skip_report(out / SKIP_REPORT))

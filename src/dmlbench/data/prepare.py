@@ -7,6 +7,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path, PurePosixPath
 
+import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
@@ -19,6 +20,7 @@ from dmlbench.errors import DmlbenchError
 JPEG_QUALITY = 95  # prepare.jpeg_quality's default; the seeds re-saved at PIL's default, 75
 RESTORE_FIX = "restore it from the original archive"
 SKIP_REPORT = "skipped.csv"  # written only with prepare.skip_corrupt: true
+IMAGE_STATS = "image_stats.json"  # per-channel mean/std of the prepared training images (LREC normalises by them)
 Box = tuple[int, int, int, int]
 
 
@@ -232,3 +234,24 @@ def read_skip_report(path: Path) -> list[tuple[str, str]]:
     """The (path, reason) rows of a skip report."""
     with Path(path).open(newline="", encoding="utf-8") as f:
         return [tuple(row) for row in list(csv.reader(f))[1:]]
+
+
+def _pixel_sums(path: Path) -> tuple[np.ndarray, np.ndarray, int]:
+    with Image.open(path) as image:
+        pixels = np.asarray(image.convert("RGB"), dtype=np.float64).reshape(-1, 3) / 255.0
+    return pixels.sum(axis=0), np.square(pixels).sum(axis=0), pixels.shape[0]
+
+
+def image_stats(paths: list[Path], workers: int = 0) -> dict:
+    """Per-channel mean and (population) std of every pixel of ``paths``, RGB in [0, 1], as ToTensor reads them."""
+    if workers <= 0:
+        parts = list(map(_pixel_sums, paths))
+    else:
+        with ProcessPoolExecutor(workers) as pool:
+            parts = list(pool.map(_pixel_sums, paths, chunksize=max(1, min(64, len(paths) // (workers * 4)))))
+    sums, squares = sum(p[0] for p in parts), sum(p[1] for p in parts)
+    count = sum(p[2] for p in parts)
+    mean = sums / count
+    std = np.sqrt(np.maximum(squares / count - np.square(mean), 0.0))
+    return {"mean": [round(float(m), 6) for m in mean], "std": [round(float(v), 6) for v in std],
+            "images": len(paths), "pixels": int(count)}

@@ -1,6 +1,6 @@
 """Method registry: name -> Method (the contract is in ``methods/method.py``)."""
 
-from dmlbench.methods import cgd, cgdtf, normsoftmax, unifiedproxy
+from dmlbench.methods import cgd, cgdtf, lrec, normsoftmax, unifiedproxy
 from dmlbench.methods.method import Method
 from dmlbench.registry import get
 
@@ -8,6 +8,7 @@ METHODS: dict[str, Method] = {
     "cgd": cgd.METHOD,
     "normsoftmax": normsoftmax.METHOD,
     "unifiedproxy": unifiedproxy.METHOD,
+    "lrec": lrec.METHOD,
     "cgdtf": cgdtf.METHOD,
 }
 

@@ -28,6 +28,8 @@ class Method:
       and testing, and the largest side the transforms resize to (prepared images must be at least as large).
     - ``describe(cfg) -> str``: the variant label of tables and run names (CGD's "SG").
     - ``features``: what evaluate ranks: "dense" (cosine) and/or "binary" (Hamming on the signs).
+    - ``normalization(cfg, backbone_normalization, prepared_dir) -> Normalization`` (optional): the input
+      normalisation the transforms get instead of the backbone's (LREC: the dataset's mean/std).
     """
 
     name: str
@@ -42,3 +44,4 @@ class Method:
     describe: Callable[..., str]
     correct: Callable[..., Any] | None = None
     features: tuple[str, ...] = ("dense",)
+    normalization: Callable[..., Any] | None = None

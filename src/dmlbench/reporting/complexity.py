@@ -7,6 +7,7 @@ thop as ``custom_ops`` (``out`` = output numel, ``in`` = input numel):
   Linear                   out x (in_features + (in_features - 1) + 1 if bias) = out x (2 x in_features - 1 + bias)
   AvgPool 1-3d             out x 1;  AdaptiveAvgPool 1-3d  out x (prod(in_size // out_size) + 1)
   LeakyReLU                in;       Upsample  out x 0/5/11/259 (nearest/linear/bilinear/bicubic)
+  LinearStack (LREC's E heads)  counted as E Linear layers, in both conventions
   everything else 0: ReLU, ReLU6, max pooling, Dropout, Identity, LayerNorm, Softmax, Sequential, custom
   modules (a bare Parameter) and functional ops.
 It also sums like that release: each leaf module's count is a float32 and the total a float32 running sum in
@@ -20,6 +21,8 @@ from typing import Callable
 
 import torch
 from torch import nn
+
+from dmlbench.models.lrec_fused import LinearStack
 
 CONVENTIONS = ("seed", "seed_exact", "thop")
 Rule = Callable[[nn.Module, tuple, torch.Tensor], int]
@@ -36,6 +39,14 @@ def _batchnorm(module: nn.Module, inputs: tuple, output: torch.Tensor) -> int:
 
 def _linear(module: nn.Linear, inputs: tuple, output: torch.Tensor) -> int:
     return output.numel() * (2 * module.in_features - 1 + (module.bias is not None))
+
+
+def _linear_stack(module: LinearStack, inputs: tuple, output: torch.Tensor) -> int:
+    return output.numel() * 2 * module.in_features  # E Linear(C -> M) with bias: (2C - 1 + 1) per output
+
+
+def _linear_stack_thop(module: LinearStack, inputs: tuple, output: torch.Tensor) -> None:
+    module.total_ops += torch.tensor([float(output.numel() * module.in_features)], dtype=torch.float64)
 
 
 def _avgpool(module: nn.Module, inputs: tuple, output: torch.Tensor) -> int:
@@ -60,6 +71,7 @@ SEED_RULES: dict[type, Rule] = {
                      nn.ConvTranspose3d), _conv),
     **dict.fromkeys((nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d), _batchnorm),
     nn.Linear: _linear,
+    LinearStack: _linear_stack,
     **dict.fromkeys((nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d), _avgpool),
     **dict.fromkeys((nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d), _adaptive_avgpool),
     nn.LeakyReLU: _leaky_relu,
@@ -115,13 +127,20 @@ def count_flops(model: nn.Module, image_size: int = 224, convention: str = "seed
 
     if convention not in CONVENTIONS:
         raise ValueError(f"convention must be one of {', '.join(CONVENTIONS)}, got {convention!r}")
-    probe = copy.deepcopy(model).cpu().eval()  # thop leaves buffers behind: never touch the caller's model
+    # thop leaves buffers behind: never touch the caller's model. A meta-device model (no values) stays there.
+    device = "meta" if _on_meta(model) else "cpu"
+    probe = copy.deepcopy(model).to(device).eval()
     counter = _SeedCounter() if convention != "thop" else None
-    inputs = (torch.randn(1, 3, image_size, image_size),)
-    macs, _ = profile(probe, inputs=inputs, custom_ops=counter.custom_ops() if counter else None, verbose=False)
+    inputs = (torch.randn(1, 3, image_size, image_size, device=device),)
+    custom_ops = counter.custom_ops() if counter else {LinearStack: _linear_stack_thop}
+    macs, _ = profile(probe, inputs=inputs, custom_ops=custom_ops, verbose=False)
     if convention == "seed":
         return counter.float32_total(probe)
     return int(round(macs))
+
+
+def _on_meta(model: nn.Module) -> bool:
+    return any(p.is_meta for p in model.parameters())
 
 
 def format_count(n: float) -> str:
@@ -133,8 +152,12 @@ def format_count(n: float) -> str:
 
 
 def measure(method, cfg, backbone: str, dataset: str, classes: int, image_size: int, seed: int) -> dict:
-    """One cell: the method's full model (classifier included) built with ``cfg``, as the seeds count it."""
-    model = method.build_model(cfg, backbone, classes, False, seed)
+    """One cell: the method's full model (classifier included) built with ``cfg``, as the seeds count it.
+
+    Built on the meta device (shapes, no values): LREC's billion-parameter ensembles cost nothing to count.
+    """
+    with torch.device("meta"):
+        model = method.build_model(cfg, backbone, classes, False, seed)
     return {"backbone": backbone, "dataset": dataset, "classes": classes, "params": count_params(model),
             "macs_seed": count_flops(model, image_size, convention="seed"),
             "macs_thop": count_flops(model, image_size, convention="thop")}

@@ -15,6 +15,7 @@ from dmlbench.errors import DmlbenchError
 from dmlbench.identity import Run
 
 FORMAT = 2  # bump when the file's layout changes: an older file is then refused with "rerun train"
+READABLE_FILE = "model.json"  # beside model.pt, for models with a readable_record(classes) (LREC's meta classes)
 
 
 def save_model(path: Path, run: Run, cfg, classes: list[int], facts: dict, model: torch.nn.Module) -> None:
@@ -23,6 +24,9 @@ def save_model(path: Path, run: Run, cfg, classes: list[int], facts: dict, model
         "format": FORMAT, "run": run.record(), "config": plain(dataclasses.asdict(cfg)), "classes": classes,
         "training": facts, "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     })
+    readable = getattr(model, "readable_record", None)
+    if callable(readable):  # what a person may want to read without torch; model.pt stays the source of truth
+        atomic.write_json(Path(path).with_name(READABLE_FILE), readable(classes))
 
 
 def read_model_file(path: Path) -> dict:

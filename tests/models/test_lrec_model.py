@@ -1,0 +1,123 @@
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from dmlbench.losses.meta_class_ce import meta_class_cross_entropy
+from dmlbench.models.lrec import LREC, build_pair, ensemble_embedding, stem_and_learners
+from dmlbench.models.meta_classes import assign_meta_classes
+from dmlbench.reporting.complexity import count_params
+
+# The seed's parameter table: backbone -> (CARS196 and CUB200, SOP, In-shop), 48 learners.
+SEED_PARAMS = {"resnet18": (529_365_376, 541_677_376, 533_797_696),
+               "resnet34": (1_011_079_808, 1_023_391_808, 1_015_512_128),
+               "resnet50": (1_118_974_592, 1_168_150_592, 1_136_677_952),
+               "resnext50": (1_094_093_696, 1_143_269_696, 1_111_797_056)}
+DATASETS = ((98, 12), (11318, 512), (3997, 192))  # training classes, the seed's meta classes
+
+
+def pair(backbone, learners=3, classes=10, meta=4, seed=0):
+    torch.manual_seed(seed)
+    return build_pair(backbone, False, learners, assign_meta_classes(classes, meta, learners, seed), meta)
+
+
+def compare(fused, loop, training, dtype, atol):
+    fused.to(dtype).train(training), loop.to(dtype).train(training)
+    images = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(1), dtype=torch.float64).to(dtype)
+    embedding, logits, meta = fused(images)
+    loop_embedding, loop_logits, loop_meta = loop(images)
+    assert logits.shape == (4, len(loop.learners), 4) and embedding.shape == (4, 4 * len(loop.learners))
+    torch.testing.assert_close(logits, loop_logits, rtol=0, atol=atol)
+    torch.testing.assert_close(embedding, loop_embedding, rtol=0, atol=atol)
+    assert torch.equal(meta, loop_meta)
+    return logits, loop_logits
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_fused_equals_the_loop_float32(training):
+    fused, loop = pair("resnet18")
+    logits, loop_logits = compare(fused, loop, training, torch.float32, 1e-5)
+    labels = torch.tensor([0, 3, 7, 9])
+    meta_class_cross_entropy(logits, fused.meta_labels, labels).backward()
+    meta_class_cross_entropy(loop_logits, loop.meta_labels, labels).backward()
+    # Learner 1's last conv of layer4: the fused gradient's slice equals the loop learner's own gradient.
+    fused_conv, loop_conv = fused.learners[2][-1].conv2, loop.learners[1][2][-1].conv2
+    torch.testing.assert_close(fused_conv.weight.grad[512:1024], loop_conv.weight.grad, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(fused.heads.weight.grad[1], loop.heads[1].weight.grad, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("backbone", ["resnet50", "resnext50"])
+def test_fused_bottlenecks_equal_the_loop(backbone):
+    # Eval mode in float32 to 1e-5. Training mode normalises layer4's 1x1 maps over a batch of 4 values, which
+    # amplifies float32 rounding (5e-4 seen); in float64 it must agree to 1e-10: the same arithmetic.
+    fused, loop = pair(backbone, learners=2)
+    compare(fused, loop, False, torch.float32, 1e-5)
+    compare(fused, loop, True, torch.float64, 1e-10)
+
+
+def test_training_updates_each_learners_batchnorm_statistics_as_the_loop():
+    fused, loop = pair("resnet18")
+    fused.train(), loop.train()
+    images = torch.randn(4, 3, 32, 32)
+    fused(images), loop(images)
+    bn = fused.learners[1][0].bn1  # layer3, block 0: 256 channels per learner
+    for e in range(3):
+        torch.testing.assert_close(bn.running_mean[256 * e:256 * (e + 1)], loop.learners[e][1][0].bn1.running_mean,
+                                   rtol=0, atol=1e-6)
+
+
+def test_one_dot_product_is_the_mean_of_the_learners_cosines():
+    logits = torch.randn(5, 4, 7, dtype=torch.float64)
+    embedding = ensemble_embedding(logits)
+    torch.testing.assert_close(embedding.norm(dim=1), torch.ones(5, dtype=torch.float64))
+    for i in range(5):
+        for j in range(5):
+            cosines = [F.cosine_similarity(logits[i, e], logits[j, e], dim=0) for e in range(4)]
+            assert (embedding[i] @ embedding[j]).item() == pytest.approx(sum(cosines).item() / 4, abs=1e-12)
+
+
+def test_counting_a_small_build_equals_its_arithmetic_and_the_meta_build():
+    learners, meta = 2, 5
+    fused, loop = pair("resnet18", learners, classes=12, meta=meta)
+    stem = 9408 + 128 + 147_968  # conv1, bn1, layer1 of ResNet-18
+    per_learner = 11_176_512 - stem + 512 * meta + meta  # layer2-4 and Linear(512 -> meta) with bias
+    assert count_params(fused) == count_params(loop) == stem + learners * per_learner
+    with torch.device("meta"):
+        on_meta = LREC(*stem_and_learners("resnet18", False, learners, meta), assign_meta_classes(12, meta, 2, 0))
+    assert count_params(on_meta) == count_params(fused)
+
+
+@pytest.mark.parametrize("backbone", SEED_PARAMS)
+@pytest.mark.parametrize("column", range(3))
+def test_the_seeds_parameter_table_without_allocating(backbone, column):
+    classes, meta = DATASETS[column]
+    with torch.device("meta"):
+        model = LREC(*stem_and_learners(backbone, False, 48, meta), assign_meta_classes(classes, meta, 48, 0))
+    assert count_params(model) == SEED_PARAMS[backbone][column]
+
+
+def test_pretrained_learners_start_equal(monkeypatch):
+    from dmlbench.models import lrec as lrec_module
+
+    real = lrec_module.build_backbone
+    monkeypatch.setattr(lrec_module, "build_backbone", lambda name, pretrained: real(name, False))
+    model = LREC(*stem_and_learners("resnet18", True, 3, 4), assign_meta_classes(10, 4, 3, 0))
+    weight = model.learners[2][-1].conv2.weight  # 3 x 512 output channels
+    assert torch.equal(weight[:512], weight[512:1024]) and torch.equal(weight[:512], weight[1024:])
+    scratch = LREC(*stem_and_learners("resnet18", False, 3, 4), assign_meta_classes(10, 4, 3, 0))
+    assert not torch.equal(scratch.learners[2][-1].conv2.weight[:512], scratch.learners[2][-1].conv2.weight[512:1024])
+
+
+def test_meta_labels_travel_in_the_state_dict():
+    fused, _ = pair("resnet18")
+    assert torch.equal(fused.state_dict()["meta_labels"], torch.as_tensor(assign_meta_classes(10, 4, 3, 0)))
+    record = fused.readable_record([5, 6, 7, 8, 9, 10, 11, 12, 13, 14])
+    assert record["classes"] == "5 6 7 8 9 10 11 12 13 14" and len(record["meta_labels_per_learner"]) == 3
+    assert record["meta_labels_per_learner"][0] == " ".join(map(str, fused.meta_labels[0].tolist()))
+
+
+def test_ensemble_embedding_divides_by_sqrt_of_learners():
+    logits = torch.tensor([[[3.0, 4.0], [0.0, 2.0]]])
+    expected = torch.tensor([[0.6, 0.8, 0.0, 1.0]]) / math.sqrt(2)
+    torch.testing.assert_close(ensemble_embedding(logits), expected)
