@@ -54,3 +54,11 @@ def test_gradient_reaches_every_learner():
     logits = torch.zeros(4, 3, 5, requires_grad=True)
     meta_class_cross_entropy(logits, torch.randint(0, 5, (3, 6)), torch.tensor([0, 1, 2, 3])).backward()
     assert (logits.grad.abs().sum(dim=(0, 2)) > 0).all()
+
+
+def test_meta_labels_handed_over_as_float_still_index():
+    # The training step casts every model output to float32, the meta-label table among them.
+    logits = torch.randn(3, 2, 4)
+    meta_labels, labels = torch.tensor([[0, 1, 2], [3, 3, 0]]), torch.tensor([2, 0, 1])
+    torch.testing.assert_close(meta_class_cross_entropy(logits, meta_labels.float(), labels),
+                               meta_class_cross_entropy(logits, meta_labels, labels))

@@ -5,8 +5,10 @@ import torch.nn.functional as F
 
 
 def meta_targets(meta_labels: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """(E, classes) meta labels, (B,) class labels -> (B, E): each image's meta class in each learner."""
-    return meta_labels[:, labels].T
+    """(E, classes) meta labels, (B,) class labels -> (B, E): each image's meta class in each learner.
+
+    Cast to long: the training step hands the loss every model output in float32, this table included."""
+    return meta_labels[:, labels].T.long()
 
 
 def meta_class_cross_entropy(logits: torch.Tensor, meta_labels: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
