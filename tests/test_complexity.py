@@ -107,3 +107,70 @@ def test_per_dataset_overrides_are_validated():
     params["normsoftmax"]["per_dataset"] = {"sop": {"feature_dim": 0}}
     with pytest.raises(DmlbenchError, match="normsoftmax.feature_dim must be >= 1, got 0"):
         method_config(params, "normsoftmax", "car")  # checked even when another dataset runs
+
+
+def test_meta_device_counts_equal_a_real_build():
+    """measure() builds on the meta device: the same params and MACs as counting an allocated model."""
+    from dmlbench.methods import METHODS
+    from dmlbench.methods.lrec import LRECConfig
+    from dmlbench.reporting.complexity import measure
+
+    cfg = LRECConfig(ensemble_size=3, meta_classes=4, batch_size=4, lr=1e-4, epochs=1, lr_milestones=(0.5,),
+                     lr_gamma=0.1, resize="shorter", train_resize=32, train_crop=32, test_resize=32, test_crop=32,
+                     normalization="backbone")
+    real = METHODS["lrec"].build_model(cfg, "resnet18", 10, False, 0)
+    cell = measure(METHODS["lrec"], cfg, "resnet18", "car", 10, 32, 0)
+    assert cell["params"] == count_params(real)
+    assert cell["macs_seed"] == count_flops(real, 32, "seed")
+    assert cell["macs_thop"] == count_flops(real, 32, "thop")
+    cgd_cell = measure(METHODS["cgd"], _cgd_config(), "resnet18", "car", 5, 32, 0)
+    cgd_real = CGD("resnet18", "SG", 12, 5, pretrained=False)
+    assert (cgd_cell["params"], cgd_cell["macs_seed"]) == (count_params(cgd_real), count_flops(cgd_real, 32))
+
+
+def _cgd_config():
+    from dmlbench.methods.cgd import CGDConfig
+
+    return CGDConfig(gd_config="SG", feature_dim=12, smoothing=0.1, temperature=0.5, margin=0.1, freeze_bn=False,
+                     classes_per_batch=2, images_per_class=2, lr=1e-3, epochs=1, lr_milestones=(0.5,),
+                     lr_gamma=0.1, train_resize=36, train_crop=32, test_resize=32)
+
+
+def test_linear_stack_counts_as_its_linear_layers():
+    """LREC's E heads (one batched matmul) count what E nn.Linear layers count, in both conventions."""
+    from dmlbench.models.lrec_fused import LinearStack
+
+    linears = [nn.Linear(6, 4) for _ in range(3)]
+    stack = LinearStack.from_linears(linears)
+
+    class Stacked(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.pool, self.heads = nn.AdaptiveAvgPool2d(1), stack
+
+        def forward(self, x):  # 3 x 6 channels -> (1, 3, 6) -> (1, 3, 4)
+            return self.heads(torch.flatten(self.pool(x), 1).view(1, 3, 6))
+
+    class Separate(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.pool, self.heads = nn.AdaptiveAvgPool2d(1), nn.ModuleList(linears)
+
+        def forward(self, x):
+            pooled = torch.flatten(self.pool(x), 1).view(1, 3, 6)
+            return torch.stack([head(pooled[:, e]) for e, head in enumerate(self.heads)], dim=1)
+
+    class Probe(nn.Module):  # count_flops feeds 3-channel images: lift them to 18 channels first
+        def __init__(self, inner):
+            super().__init__()
+            self.lift, self.inner = nn.Conv2d(3, 18, 1, bias=False), inner
+
+        def forward(self, x):
+            return self.inner(self.lift(x))
+
+    for convention in ("seed_exact", "thop"):
+        assert count_flops(Probe(Stacked()), 8, convention) == count_flops(Probe(Separate()), 8, convention)
+    linear_seed = 3 * 4 * (2 * 6 - 1 + 1)
+    lift = 18 * 8 * 8 * 3
+    pool = 18 * (8 * 8 + 1)
+    assert count_flops(Probe(Stacked()), 8, "seed_exact") == lift + pool + linear_seed
