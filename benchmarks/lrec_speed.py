@@ -4,11 +4,14 @@ Both forms hold the same weights; each timed step is forward + loss + backward +
 Usage: python benchmarks/lrec_speed.py [--device cpu] [--backbone resnet18] [--learners 48] [--batch-size 10]
        [--image-size 64] [--steps 5] [--warmup-steps 1] [--amp]
 CPU check: the defaults; GPU (the seed's setting): --device cuda --image-size 256 --amp
+Memory estimate: --activations [--backbone resnet50 --image-size 256 --amp] measures the bytes autograd saves for
+backward with 1 and 2 learners on this device and extrapolates to --learners, plus weights, gradients and Adam.
 """
 
 import argparse
 import time
 
+import numpy as np
 import torch
 
 from dmlbench.losses.meta_class_ce import meta_class_cross_entropy
@@ -29,7 +32,46 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup-steps", type=int, default=1)
     parser.add_argument("--amp", action="store_true", help="bf16 autocast (GPU)")
     parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--activations", action="store_true", help="estimate one training step's memory instead")
     return parser.parse_args()
+
+
+def saved_bytes(model, images, amp: bool) -> int:
+    """Bytes of the distinct tensors autograd keeps for backward in one training forward (activations)."""
+    seen: dict[tuple, int] = {}
+
+    def pack(tensor):
+        key = (tensor.untyped_storage().data_ptr(), tensor.dtype)
+        seen[key] = max(seen.get(key, 0), tensor.untyped_storage().nbytes())
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=amp):
+            model(images)
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    return sum(size for (ptr, _), size in seen.items() if ptr not in params)
+
+
+def estimate_memory(args, device) -> None:
+    """Activations of 1 and 2 learners -> stem + per learner, extrapolated; fp32 weights, grads, Adam's 2 moments."""
+    images = torch.randn(args.batch_size, 3, args.image_size, args.image_size, device=device)
+    sizes = {}
+    for count in (1, 2):
+        table = np.zeros((count, CLASSES), dtype=np.int64)  # the values do not change the sizes
+        fused, _ = build_pair(args.backbone, False, count, table, META_CLASSES)
+        sizes[count] = (saved_bytes(fused.to(device).train(), images, args.amp), sum(
+            p.numel() for p in fused.parameters()))
+    learner = [sizes[2][i] - sizes[1][i] for i in range(2)]
+    stem = [sizes[1][i] - learner[i] for i in range(2)]
+    activations, params = (stem[i] + args.learners * learner[i] for i in range(2))
+    static = params * 4 * 4  # fp32 weights, gradients and Adam's two moments
+    gib = 2**30
+    print(f"lrec_speed --activations: {args.backbone} x {args.learners}, batch {args.batch_size}, "
+          f"{args.image_size} px, amp {args.amp}, measured on {device}")
+    print(f"  activations saved for backward: stem {stem[0] / gib:.2f} GiB + {learner[0] / gib:.2f} GiB per learner "
+          f"-> {activations / gib:.1f} GiB")
+    print(f"  parameters {params:,} -> weights + gradients + Adam {static / gib:.1f} GiB; total "
+          f"{(static + activations) / gib:.1f} GiB (before allocator overhead and workspace)")
 
 
 def time_steps(model, images, labels, args) -> float:
@@ -62,6 +104,8 @@ def main() -> None:
     args = parse_args()
     torch.manual_seed(0)
     device = torch.device(args.device)
+    if args.activations:
+        return estimate_memory(args, device)
     meta = assign_meta_classes(CLASSES, META_CLASSES, args.learners, 0)
     fused, loop = build_pair(args.backbone, False, args.learners, meta, META_CLASSES)
     images = torch.randn(args.batch_size, 3, args.image_size, args.image_size, device=device)
@@ -75,6 +119,8 @@ def main() -> None:
             model = model.to(memory_format=torch.channels_last)
             images = images.contiguous(memory_format=torch.channels_last)
         seconds[name] = time_steps(model, images, labels, args)
+        for parameter in model.parameters():  # free the gradients before the other form's step
+            parameter.grad = None
         peak = f", peak {torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB" if device.type == "cuda" else ""
         print(f"  {name:5s}: {seconds[name]:.3f} s/step{peak}", flush=True)
         model.cpu()
