@@ -1,21 +1,14 @@
 """Stage evaluate: the run's embeddings -> metrics/runs/<run>.json, metrics/summary.json, plots/recall_at_k.csv."""
 
 from dmlbench import atomic, stage
-from dmlbench.config import section
 from dmlbench.identity import RECALL_CURVE, SUMMARY
-from dmlbench.reporting.run_record import run_record
-from dmlbench.retrieval.evaluation import evaluate_splits, load_embeddings
-from dmlbench.sections import EvaluateConfig
-from dmlbench.stage_params import checked_run, recall_ks_for
+from dmlbench.run_steps import evaluate_run
+from dmlbench.stage_params import checked_run
 
 
 def main(params: dict) -> None:
     exp, method, cfg, run = checked_run(params)
-    ecfg = section(params, "evaluate", EvaluateConfig)
-    ks, source = recall_ks_for(params, exp.dataset)
-    saved = load_embeddings(run.paths.embeddings, run.record())
-    result = evaluate_splits(saved["splits"], ks, ecfg.chunk_size, method.features)
-    atomic.write_json(run.paths.metrics, run_record(params, run, method, cfg, saved, ks, source, result))
+    result, ks = evaluate_run(params, method, cfg, run, run.paths)
     atomic.write_json(SUMMARY, result["metrics"])
     atomic.write_text(RECALL_CURVE, recall_curve(result["metrics"], ks))
     for feature, values in feature_rows(result["metrics"]):

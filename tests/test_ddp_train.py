@@ -85,3 +85,29 @@ def test_rank_zero_alone_writes_and_a_finished_run_resumes(root):
     assert all(0 <= a <= 1 for a in logged(root, "plain", "accuracy"))
     again = run(root, "plain", 2)  # a finished run resumes at its end and trains nothing
     assert "resuming from" in again and "epoch 1/2" not in again
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_nodes_on_one_host_train_exactly_like_one_process(root):
+    # Two launchers, one process each, meeting at a c10d rendezvous endpoint: what `torchrun --nnodes 2
+    # --rdzv-endpoint host:port` does across machines (README, "Speed and scale"), simulated on 127.0.0.1.
+    run(root, "one", 1, "--frozen-aux-bn")
+    endpoint = f"127.0.0.1:{free_port()}"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    nodes = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc-per-node=1",
+                               "--rdzv-backend=c10d", f"--rdzv-endpoint={endpoint}", "--rdzv-id=dmlbench-test",
+                               "train.py", "prepared", "nodes", "--frozen-aux-bn"],
+                              cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for _ in range(2)]
+    outputs = [node.communicate(timeout=300)[0] for node in nodes]
+    assert all(node.returncode == 0 for node in nodes), "\n".join(outputs)
+    assert sum(output.count("epoch 2/2") for output in outputs) == 1  # one rank 0 across the two nodes
+    for name in ("loss", "classification", "triplet", "accuracy"):
+        assert logged(root, "nodes", name) == pytest.approx(logged(root, "one", name), rel=1e-5), name

@@ -28,19 +28,22 @@ def test_recall_table_shows_runs_published_and_dashes():
     table = recall_table("car", [run("car", r1=0.8125)], PUBLISHED)
     lines = table.splitlines()
     assert [c.strip() for c in lines[0].split("|")[1:-1]] == [
-        "Method", "Backbone", "Variant", "Crop", "Features", "Source", "R@1", "R@2", "R@4", "R@8", "MAP@R", "R-Prec"]
+        "Method", "Backbone", "Variant", "Crop", "Features", "Source", "n", "R@1", "R@2", "R@4", "R@8", "MAP@R",
+        "R-Prec"]
     body = "\n".join(lines[2:])
     assert "| 81.2 " in body  # 0.8125 -> 81.25 -> '81.2' (round half to even)
     assert "CGD seed, published (best test epoch)" in body and "| 86.4 " in body
     # The seed's ResNet50 cell has not been run by dmlbench: a dash row says so.
     not_run = [line for line in lines if "dmlbench (not run)" in line]
-    assert len(not_run) == 1 and not_run[0].count("—") == 6
+    assert len(not_run) == 1 and not_run[0].count("—") == 7  # n and the six numbers
 
 
 def test_render_is_deterministic_and_skips_empty_demo():
     runs = [run("synthetic"), run("synthetic", "cropped", 0.9)]
     assert render_tables(runs, [], PUBLISHED) == render_tables(list(reversed(runs)), [], PUBLISHED)
     assert "Synthetic demo" not in render_tables([], [], PUBLISHED)
+    assert "#### CARS196" not in render_tables(runs, [], PUBLISHED)  # the README shows a dataset once a run has it
+    assert "#### CARS196" in render_tables([], [], PUBLISHED, datasets=("car",))  # the grid page: always
 
 
 def test_replace_block_is_idempotent():
@@ -69,7 +72,7 @@ def test_binary_features_get_their_own_rows_on_both_sides():
                                  "map@r": 0.125, "r_precision": 0.25}
     lines = recall_table("car", [ours], published).splitlines()[2:]
     cells = [[c.strip() for c in line.split("|")[1:-1]] for line in lines]
-    assert [(c[4], c[5], c[6]) for c in cells] == [
+    assert [(c[4], c[5], c[7]) for c in cells] == [
         ("dense", "dmlbench, demo recipe, from scratch, 1+3 epochs, last epoch", "50.0"),
         ("dense", "NormSoftmax seed, published (best test epoch)", "86.1"),
         ("binary", "dmlbench, demo recipe, from scratch, 1+3 epochs, last epoch", "37.5"),
@@ -82,7 +85,7 @@ def test_every_run_gets_a_row_and_look_alike_rows_name_their_run():
             run("car", r1=0.7, recipe="seed", pretrained=True, epochs=20, digest="2222cccc"),
             run("car", r1=0.4, variant="MG", digest="3333dddd")]
     lines = [line for line in recall_table("car", runs, PUBLISHED).splitlines() if "ResNet18" in line]
-    sources = {c[6]: c[5] for c in ([x.strip() for x in line.split("|")[1:-1]] for line in lines)}
+    sources = {c[7]: c[5] for c in ([x.strip() for x in line.split("|")[1:-1]] for line in lines)}
     assert len(lines) == 4
     assert sources["50.0"] == "dmlbench, demo recipe, from scratch, 3 epochs, last epoch, seed 0, run 0000aaaa"
     assert sources["60.0"] == "dmlbench, demo recipe, from scratch, 3 epochs, last epoch, seed 1, run 1111bbbb"
@@ -96,3 +99,26 @@ def test_epochs_label_says_warm_up_and_frozen_epochs():
     assert epochs_label({"epochs": 12, "warmup_epochs": 0, "frozen_epochs": 0}) == "12 epochs"
     assert epochs_label({"epochs": 31, "warmup_epochs": 1, "frozen_epochs": 0}) == "1+30 epochs"
     assert epochs_label({"epochs": 20, "warmup_epochs": 0, "frozen_epochs": 2}) == "20 epochs (2 frozen)"
+
+
+def test_seeds_of_one_configuration_share_a_row_with_mean_and_sd():
+    runs = [run("car", r1=0.5), run("car", r1=0.6, seed=1), run("car", r1=0.7, seed=2, digest="2222cccc")]
+    lines = [[c.strip() for c in line.split("|")[1:-1]] for line in recall_table("car", runs, PUBLISHED).splitlines()
+             if "ResNet18" in line]
+    by_n = {cells[6]: cells for cells in lines}
+    assert set(by_n) == {"1", "2"}
+    assert by_n["2"][7] == "55.0 ± 7.1"  # mean of 50 and 60, sample sd 7.07
+    assert by_n["2"][8] == "60.0 ± 0.0" and by_n["2"][5].endswith("seeds 0, 1, run 0000aaaa")
+    assert by_n["1"][7] == "70.0" and by_n["1"][5].endswith("seed 2, run 2222cccc")
+
+
+def test_provenance_table_names_device_software_and_time():
+    from dmlbench.reporting.tables import provenance_table
+
+    record = run("car")
+    record["provenance"] = {"device": "cuda", "device_name": "NVIDIA H200", "device_count": 2, "cpu_threads": 16,
+                            "torch": "2.11.0", "cuda": "12.8", "cudnn": 91000, "git_commit": "abcdef123456+dirty",
+                            "precision": "bf16", "deterministic": True, "train_seconds": 4230.0}
+    row = [c.strip() for c in provenance_table([record, run("cub")]).splitlines()[2].split("|")[1:-1]]
+    assert row[1:] == ["NVIDIA H200", "2", "2.11.0", "12.8 / 91000", "abcdef12+dirty", "bf16", "yes", "70.5 min"]
+    assert provenance_table([run("cub")]).splitlines()[2].count("—") == 8  # an older run without provenance

@@ -17,7 +17,12 @@ from dmlbench.config import plain, require
 
 # Params outside the method's section that shape the weights: part of the digest, hence listed by every stage
 # that computes a run name (tests/test_dvc_yaml.py checks dvc.yaml against this tuple).
-IDENTITY_PARAMS = ("train.pretrained", "train.precision", "prepare.max_side", "prepare.jpeg_quality")
+IDENTITY_PARAMS = ("train.pretrained", "train.precision", "prepare.max_side", "prepare.jpeg_quality", "train.select",
+                   "train.val_fraction")
+# Keys that joined the identity after runs existed enter the digest only when they take another value than those
+# runs had, so the existing runs keep their names. val_fraction shapes the weights only under best_val.
+LATER_KEYS = {"train.select": lambda values: values["train.select"] in (None, "last"),
+              "train.val_fraction": lambda values: values["train.select"] != "best_val"}
 NAME_PART = re.compile(r"[A-Za-z0-9_.+]+")
 
 
@@ -64,12 +69,12 @@ class Run:
 
 
 def identity_values(params: dict[str, Any]) -> dict[str, Any]:
-    """The values of IDENTITY_PARAMS in ``params`` (absent keys as None)."""
+    """The values of IDENTITY_PARAMS in ``params`` (absent keys as None; LATER_KEYS left out at their old value)."""
     values = {}
     for key in IDENTITY_PARAMS:
         section, name = key.split(".")
         values[key] = (params.get(section) or {}).get(name)
-    return values
+    return {k: v for k, v in values.items() if not (k in LATER_KEYS and LATER_KEYS[k](values))}
 
 
 def make_run(exp: Experiment, variant: str, method_config, params: dict[str, Any]) -> Run:

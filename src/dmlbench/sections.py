@@ -62,6 +62,7 @@ class PrepareConfig:
 
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+SELECTIONS = ("last", "best_val", "best_test")  # train.select (training/selection.py)
 
 
 def check_precision(value: str, where: str) -> None:
@@ -82,9 +83,16 @@ class TrainConfig:
     channels_last: bool = True  # NHWC images and weights (faster convolutions on GPU tensor cores)
     compile: bool = False  # torch.compile the forward (minutes of compiling first; pays off on long GPU runs)
     nproc: int = 1  # > 1: the train stage runs under torchrun with this many DDP processes (one per GPU)
+    select: str = "last"  # which epoch's weights are kept: last | best_val | best_test (training/selection.py)
+    val_fraction: float = 0.2  # best_val: the share of training classes held out to select on
+    select_batch_size: int = 128  # images per forward when scoring an epoch for select
 
     def __post_init__(self) -> None:
         require(self.workers >= 0, f"train.workers must be >= 0, got {self.workers}")
+        require(self.select in SELECTIONS, f"train.select must be one of {', '.join(SELECTIONS)}, got "
+                                           f"{self.select!r}")
+        require(0 < self.val_fraction < 1, f"train.val_fraction must be in (0, 1), got {self.val_fraction}")
+        require(self.select_batch_size >= 1, f"train.select_batch_size must be >= 1, got {self.select_batch_size}")
         require(self.nproc >= 1, f"train.nproc must be >= 1, got {self.nproc}")
         require(self.checkpoint_every_steps >= 0,
                 f"train.checkpoint_every_steps must be >= 0, got {self.checkpoint_every_steps}")

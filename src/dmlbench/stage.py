@@ -7,10 +7,10 @@ from dmlbench.config import load_params
 from dmlbench.errors import DmlbenchError
 
 
-def run(stage: Callable[[dict[str, Any]], None]) -> None:
-    """Run ``stage(params)``; a DmlbenchError becomes one line on stderr and exit status 2."""
+def run(stage: Callable[[dict[str, Any]], None], load: Callable[[], dict[str, Any]] = load_params) -> None:
+    """Run ``stage(load())`` (params.yaml by default); a DmlbenchError becomes one line on stderr and exit status 2."""
     try:
-        stage(load_params())
+        stage(load())
     except DmlbenchError as exc:
         print(f"dmlbench: error: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -18,8 +18,11 @@ def plot_training(history: list, path: Path, title: str) -> None:
         left.plot(epochs, [h["terms"][name] for h in history], marker="o", label=name)
     left.set(xlabel="epoch", ylabel="loss", title="training loss")
     left.legend()
-    right.plot(epochs, [h["accuracy"] for h in history], marker="o")
-    right.set(xlabel="epoch", ylabel="accuracy", title="train batch accuracy", ylim=(0, 1))
+    right.plot(epochs, [h["accuracy"] for h in history], marker="o", label="train batch accuracy")
+    for name in (history[-1].get("scores", {}) if history else {}):  # train.select's per-epoch scores
+        right.plot(epochs, [h["scores"][name] for h in history], marker="s", label=name)
+    right.set(xlabel="epoch", ylabel="fraction", title="accuracy, selection scores", ylim=(0, 1))
+    right.legend()
     fig.suptitle(title)
     fig.tight_layout()
     with atomic.atomic_path(path) as tmp:

@@ -8,7 +8,9 @@ from dmlbench.identity import Run
 
 # Sections of params.yaml a run's numbers depend on, copied whole into its metrics file.
 RUN_SECTIONS = ("prepare", "train", "embed", "evaluate")
-SELECTION = "last"  # the epoch kept: the last one (no model selection on the test set)
+# How tables name train.select (training/selection.py); best_test selects on the test set, as the seeds did.
+SELECTION_LABELS = {"last": "last epoch", "best_val": "best val epoch",
+                    "best_test": "best test epoch (seeds' protocol)"}
 
 
 def run_record(params: dict[str, Any], run: Run, method, cfg, saved: dict, ks, ks_source: str,
@@ -18,14 +20,16 @@ def run_record(params: dict[str, Any], run: Run, method, cfg, saved: dict, ks, k
     ``saved`` is the embeddings file (it carries the model file's training facts); ``result`` is evaluate_splits'.
     """
     training = saved["training"]
-    facts = {**run.record(), "selection": SELECTION, "pretrained": training["pretrained"],
+    facts = {**run.record(), "selection": training.get("select", "last"),
+             "selected_epoch": training.get("selected_epoch", training["epochs"]), "pretrained": training["pretrained"],
              "precision": training["precision"], "embed_precision": saved["embedding"]["precision"],
              "epochs": training["epochs"], "warmup_epochs": training["warmup_epochs"],
              "frozen_epochs": training["frozen_epochs"], "image_sizes": method.image_sizes(cfg),
              "features": list(method.features)}
     return {"run": facts,
             "params": {"method": plain(dataclasses.asdict(cfg)), **{k: plain(params.get(k)) for k in RUN_SECTIONS}},
-            "recall_ks": {"ks": list(ks), "source": ks_source}, **result}
+            "recall_ks": {"ks": list(ks), "source": ks_source}, **result,
+            "provenance": saved.get("provenance")}
 
 
 def epochs_label(run: dict) -> str:
@@ -39,5 +43,7 @@ def epochs_label(run: dict) -> str:
 def source_label(run: dict) -> str:
     """What a reader needs to compare a row with another: recipe, weights, epochs, model selection."""
     weights = "ImageNet init" if run["pretrained"] else "from scratch"
-    selection = {"last": "last epoch"}.get(run["selection"], run["selection"])
+    selection = SELECTION_LABELS.get(run["selection"], run["selection"])
+    if run["selection"] != "last" and "selected_epoch" in run:
+        selection += f" ({run['selected_epoch']})"
     return f"dmlbench, {run['recipe']} recipe, {weights}, {epochs_label(run)}, {selection}"

@@ -1,6 +1,7 @@
 """Metrics files + the seeds' published numbers -> markdown tables -> the README's marked block."""
 
 import json
+import statistics
 from pathlib import Path
 
 import yaml
@@ -13,7 +14,6 @@ from dmlbench.reporting.run_record import source_label
 START, END = "<!-- tables:start -->", "<!-- tables:end -->"
 DATASET_TITLES = {"synthetic": "Synthetic demo (CUB layout)", "car": "CARS196", "cub": "CUB200-2011",
                   "sop": "Stanford Online Products", "isc": "In-shop Clothes", "folder": "Your own images (folder)"}
-ONLY_WHEN_RUN = ("synthetic", "folder")  # no published numbers: a table only once something ran
 BACKBONE_TITLES = {"resnet18": "ResNet18", "resnet34": "ResNet34", "resnet50": "ResNet50",
                    "resnext50": "ResNeXt50", "googlenet": "GoogLeNet", "bn_inception": "BN-Inception"}
 MISSING = "—"
@@ -55,17 +55,18 @@ def percent(value: float | None) -> str:
 
 
 def recall_table(dataset: str, runs: list[dict], published: list[dict]) -> str:
-    """One dataset: every dmlbench run (and a "—" row for a seed cell nobody ran) beside the seeds' numbers.
+    """One dataset: every dmlbench configuration (and a "—" row for a seed cell nobody ran) beside the seeds' numbers.
 
-    Rows are grouped by (method, backbone, crop); a method with binary codes (NormSoftmax) gets a dense and a
-    binary row for each run and for the seed.
+    Rows are grouped by (method, backbone, crop); runs that differ only in their seed share a row showing mean +- sample
+    standard deviation over the n seeds (column "n"). A method with binary codes (NormSoftmax) gets a dense and a
+    binary row for each configuration and for the seed.
     """
     ks = RECALL_KS[dataset]
-    header = ["Method", "Backbone", "Variant", "Crop", "Features", "Source", *[f"R@{k}" for k in ks], "MAP@R",
+    header = ["Method", "Backbone", "Variant", "Crop", "Features", "Source", "n", *[f"R@{k}" for k in ks], "MAP@R",
               "R-Prec"]
-    ours: dict[tuple, list[dict]] = {}
-    for r in sorted((r for r in runs if r["run"]["dataset"] == dataset), key=lambda r: r["run"]["name"]):
-        ours.setdefault((r["run"]["method"], r["run"]["backbone"], r["run"]["crop"]), []).append(r)
+    ours: dict[tuple, list[list[dict]]] = {}
+    for key, group in _groups(r for r in runs if r["run"]["dataset"] == dataset).items():
+        ours.setdefault(key[:3], []).append(group)
     theirs = {(seed["method"], backbone, crop): (seed, cell)
               for seed in published for crop, cells in seed["recall"].get(dataset, {}).items()
               for backbone, cell in cells.items()}
@@ -73,29 +74,39 @@ def recall_table(dataset: str, runs: list[dict], published: list[dict]) -> str:
     for key in sorted(set(ours) | set(theirs)):
         method, backbone, crop = key
         seed, cell = theirs.get(key, (None, None))
-        group = ours.get(key, [])
-        features = sorted({f for r in group for f in _features(r, None)} | set(_features(None, cell)),
+        configs = ours.get(key, [])
+        every = [r for group in configs for r in group]
+        features = sorted({f for r in every for f in _features(r, None)} | set(_features(None, cell)),
                           key=lambda f: (f != "dense", f))
         for feature in features:  # each feature's rows together: ours, then the seed's, easy to compare
-            for run in group or [None]:
-                variant = run["run"]["variant"] if run else cell["variant"]
+            for group in configs or [None]:
+                variant = group[0]["run"]["variant"] if group else cell["variant"]
                 rows.append([method, BACKBONE_TITLES.get(backbone, backbone), variant, crop, feature,
-                             *_our_cells(run, feature, ks, _ambiguous(run, group))])
+                             *_our_cells(group, feature, ks, _ambiguous(group, configs))])
             if cell is not None:
                 values = cell["values"] if feature == "dense" else cell.get(feature)
                 shown = [f"{v:.1f}" for v in values] if values else [MISSING] * len(ks)
                 rows.append([method, BACKBONE_TITLES.get(backbone, backbone), cell["variant"], crop, feature,
-                             f"{seed['source']}, published (best test epoch)", *shown, MISSING, MISSING])
+                             f"{seed['source']}, published (best test epoch)", MISSING, *shown, MISSING, MISSING])
     return tabulate(rows, header, tablefmt="github", disable_numparse=True)
 
 
-def _ambiguous(run: dict | None, group: list[dict]) -> bool:
-    """Whether another run of the group shows the same variant and source: then the row names its run."""
-    if run is None:
+def _groups(runs) -> dict[tuple, list[dict]]:
+    """Runs by (method, backbone, crop, variant, source, digest): the digest holds every param but the seed."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in sorted(runs, key=lambda r: (r["run"]["name"], r["run"]["seed"])):
+        run = r["run"]
+        key = (run["method"], run["backbone"], run["crop"], run["variant"], source_label(run), run["digest"])
+        groups.setdefault(key, []).append(r)
+    return groups
+
+
+def _ambiguous(group: list[dict] | None, configs: list[list[dict]]) -> bool:
+    """Whether another configuration shows the same variant and source: then the row names its run digest."""
+    if group is None:
         return False
-    same = [r for r in group if r["run"]["variant"] == run["run"]["variant"]
-            and source_label(r["run"]) == source_label(run["run"])]
-    return len(same) > 1
+    label = (group[0]["run"]["variant"], source_label(group[0]["run"]))
+    return sum((g[0]["run"]["variant"], source_label(g[0]["run"])) == label for g in configs) > 1
 
 
 def _features(run: dict | None, cell: dict | None) -> list[str]:
@@ -105,16 +116,30 @@ def _features(run: dict | None, cell: dict | None) -> list[str]:
     return ["dense", *sorted(extra)]
 
 
-def _our_cells(run: dict | None, feature: str, ks, name_run: bool) -> list[str]:
-    """Source + recall/MAP@R/R-Precision cells of our run for ``feature``; dashes when not run."""
-    if run is None:
-        return ["dmlbench (not run)", *[MISSING] * (len(ks) + 2)]
-    metrics = run["metrics"] if feature == "dense" else run["metrics"].get(feature, {})
-    source = source_label(run["run"])
-    if name_run:  # two runs differing only in a param the other columns do not show (a margin, a seed)
-        source += f", seed {run['run']['seed']}, run {run['run']['digest']}"
-    return [source, *[percent(metrics.get(f"recall@{k}")) for k in ks], percent(metrics.get("map@r")),
-            percent(metrics.get("r_precision"))]
+def _our_cells(group: list[dict] | None, feature: str, ks, name_run: bool) -> list[str]:
+    """Source, n and the recall/MAP@R/R-Precision cells of a configuration for ``feature``; dashes when not run."""
+    if group is None:
+        return ["dmlbench (not run)", MISSING, *[MISSING] * (len(ks) + 2)]
+    source = source_label(group[0]["run"])
+    if name_run:  # two configurations differing only in a param the other columns do not show (a margin)
+        seeds = ", ".join(str(r["run"]["seed"]) for r in group)
+        source += f", seed{'s' if len(group) > 1 else ''} {seeds}, run {group[0]['run']['digest']}"
+    names = [f"recall@{k}" for k in ks] + ["map@r", "r_precision"]
+    values = [[_metrics(r, feature).get(name) for r in group] for name in names]
+    return [source, str(len(group)), *[_mean_sd(v) for v in values]]
+
+
+def _metrics(run: dict, feature: str) -> dict:
+    return run["metrics"] if feature == "dense" else run["metrics"].get(feature, {})
+
+
+def _mean_sd(values: list[float | None]) -> str:
+    """One run: '86.4'; several seeds: '86.4 ± 0.3' (sample standard deviation), in percent."""
+    if any(v is None for v in values):
+        return MISSING
+    if len(values) == 1:
+        return percent(values[0])
+    return f"{100 * statistics.mean(values):.1f} ± {100 * statistics.stdev(values):.1f}"
 
 
 def complexity_table(measured: list[dict], published: list[dict]) -> str:
@@ -144,16 +169,40 @@ def _params_macs(cell: dict, key: str) -> str:
     return f"{format_count(cell['params'])} \\| {format_count(cell[key])}"
 
 
-def render_tables(runs: list[dict], measured: list[dict], published: list[dict]) -> str:
-    """All generated tables as one markdown block (without the markers)."""
+def provenance_table(runs: list[dict]) -> str:
+    """Where each run's numbers came from: device, software, code commit, precision, determinism, train time."""
+    header = ["Run", "Device", "Devices", "torch", "CUDA / cuDNN", "Commit", "Precision", "Deterministic",
+              "Train time"]
+    rows = []
+    for r in sorted(runs, key=lambda r: r["run"]["name"]):
+        p = r.get("provenance")
+        if not p:
+            rows.append([r["run"]["name"], *[MISSING] * (len(header) - 1)])
+            continue
+        device = p["device_name"] + (f" ({p['cpu_threads']} threads)" if p["device"] == "cpu" else "")
+        cuda = f"{p['cuda']} / {p['cudnn']}" if p.get("cuda") else MISSING
+        commit = (p.get("git_commit") or MISSING)[:8] + ("+dirty" if str(p.get("git_commit")).endswith("+dirty")
+                                                          else "")
+        rows.append([r["run"]["name"], device, str(p["device_count"]), p["torch"], cuda, commit, p["precision"],
+                     "yes" if p["deterministic"] else "no", f"{p['train_seconds'] / 60:.1f} min"])
+    return tabulate(rows, header, tablefmt="github", disable_numparse=True)
+
+
+def render_tables(runs: list[dict], measured: list[dict], published: list[dict],
+                  datasets: tuple[str, ...] = (), complexity: bool = True) -> str:
+    """The generated tables as one markdown block (without the markers): a recall table per dataset that has runs
+    or is listed in ``datasets``, the provenance of every run, and the params/MACs table if ``complexity``."""
     parts = []
     for dataset in ["synthetic", "car", "cub", "sop", "isc", "folder"]:
-        if dataset in ONLY_WHEN_RUN and not any(r["run"]["dataset"] == dataset for r in runs):
+        if dataset not in datasets and not any(r["run"]["dataset"] == dataset for r in runs):
             continue
         parts.append(f"#### {DATASET_TITLES[dataset]}: Recall@K, MAP@R, R-Precision (%)\n\n"
                      + recall_table(dataset, runs, published))
-    parts.append("#### Params | MACs at 1x3x224x224 (full model, classifier included)\n\n"
-                 + complexity_table(measured, published))
+    if runs:
+        parts.append("#### Where the numbers came from\n\n" + provenance_table(runs))
+    if complexity:
+        parts.append("#### Params | MACs at 1x3x224x224 (full model, classifier included)\n\n"
+                     + complexity_table(measured, published))
     return "\n\n".join(parts) + "\n"
 
 

@@ -43,16 +43,19 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(path: Path, key: str, progress: Progress, model, optimization, scaler=None) -> None:
+def save_checkpoint(path: Path, key: str, progress: Progress, model, optimization, scaler=None,
+                    selection=None) -> None:
     """Write the full training state atomically (temp file + rename): a kill never leaves half a file.
 
     ``optimization`` is a :class:`dmlbench.training.optimization.Optimization` (optimizers and schedule); ``scaler`` is
-    the fp16 loss scaler (its scale and growth counter must survive a resume), None at other precisions.
+    the fp16 loss scaler (its scale and growth counter must survive a resume), None at other precisions;
+    ``selection`` the :class:`dmlbench.training.selection.Selector` (best epoch so far and its weights) or None.
     """
     atomic.save_torch(path, {
         "fingerprint": key, "progress": progress.__dict__, "rng": rng_state(),
         "model": model.state_dict(), "optimization": optimization.state_dict(),
         "scaler": scaler.state_dict() if scaler is not None else None,
+        "selection": selection.state_dict() if selection is not None else None,
     })
 
 

@@ -12,9 +12,10 @@ def under_torchrun() -> bool:
     return "LOCAL_RANK" in os.environ
 
 
-def torchrun(script: str, nproc: int) -> None:
-    """Run ``script`` as ``torchrun --standalone --nproc_per_node nproc``; one DmlbenchError if any rank fails."""
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", script]
+def torchrun(script: str, nproc: int, args: list[str] | None = None) -> None:
+    """Run ``script [args]`` as ``torchrun --standalone --nproc_per_node nproc``; one DmlbenchError if a rank fails."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", script,
+               *(args or [])]
     print(f"train: launching {nproc} processes: {' '.join(command[1:])}", flush=True)
     returncode = subprocess.run(command, check=False).returncode
     if returncode != 0:

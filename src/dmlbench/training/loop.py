@@ -12,12 +12,14 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
+from dmlbench import atomic
 from dmlbench.data.image_dataset import ManifestDataset, class_list
 from dmlbench.data.manifest import read_manifest
 from dmlbench.data.sampler import SeededBatches
 from dmlbench.errors import DmlbenchError
 from dmlbench.identity import Run
 from dmlbench.methods import Method
+from dmlbench.provenance import PROVENANCE_FILE, provenance
 from dmlbench.models.backbones import backbone_entry
 from dmlbench.sections import TrainConfig
 from dmlbench.training.checkpoint import Progress, fingerprint, load_checkpoint, save_checkpoint, set_rng_state
@@ -27,9 +29,10 @@ from dmlbench.training.model_file import save_model
 from dmlbench.training.optimization import Optimization, learning_rates, only_trainable
 from dmlbench.training.precision import loader_options, resolve_precision, select_kernels
 from dmlbench.training.seeding import seed_everything, seed_worker
+from dmlbench.training.selection import Selector, selection_rows
 from dmlbench.training.step import TrainStep
 
-CHECKPOINT_FORMAT = 3  # bump when the checkpoint's layout changes: an older file is then never resumed
+CHECKPOINT_FORMAT = 4  # bump when the checkpoint's layout changes: an older file is then never resumed
 
 
 class StopRequest:
@@ -90,6 +93,8 @@ def log_epoch(live, summary: dict) -> None:
         live.log_metric("train/accuracy", summary["accuracy"])
     for name, value in summary["rates"].items():
         live.log_metric(f"train/{name}", value)
+    for name, value in summary.get("scores", {}).items():  # val/recall@1 (best_val) or test/... (best_test)
+        live.log_metric(name, value)
     live.next_step()
 
 
@@ -101,7 +106,8 @@ def run_key(run: Run, cfg, tcfg: TrainConfig, rows: list, precision: str) -> str
     data = hashlib.sha256(repr(rows).encode()).hexdigest()
     return fingerprint({"format": CHECKPOINT_FORMAT, "run": run.record(),
                         "method": dataclasses.asdict(cfg), "data": data, "pretrained": tcfg.pretrained,
-                        "deterministic": tcfg.deterministic, "precision": precision})
+                        "deterministic": tcfg.deterministic, "precision": precision, "select": tcfg.select,
+                        "val_fraction": tcfg.val_fraction if tcfg.select == "best_val" else None})
 
 
 def train(run: Run, method: Method, cfg, tcfg: TrainConfig, prepared: Path, model_path: Path,
@@ -118,10 +124,12 @@ def train(run: Run, method: Method, cfg, tcfg: TrainConfig, prepared: Path, mode
 
 
 def _train(run, method, cfg, tcfg, prepared, model_path, live_dir, checkpoint_path, where: Distributed) -> list:
+    start = time.perf_counter()
     exp = run.experiment
     seed_everything(exp.seed)
     select_kernels(tcfg.deterministic)
-    rows = read_manifest(prepared / "train.csv")
+    rows, selection_splits = selection_rows(tcfg.select, read_manifest(prepared / "train.csv"), tcfg.val_fraction,
+                                            exp.seed, prepared)
     classes = class_list(rows)
     norm = backbone_entry(exp.backbone).normalization
     dataset = ManifestDataset(prepared, rows, method.train_transform(cfg, norm), classes)
@@ -137,9 +145,14 @@ def _train(run, method, cfg, tcfg, prepared, model_path, live_dir, checkpoint_pa
                      tcfg.compile, correct)
     optimization = method.build_optimizer(cfg, model)
     epochs = optimization.total_epochs(cfg.epochs)
+    selector = Selector(tcfg.select, selection_splits, prepared, method.test_transform(cfg, norm),
+                        tcfg.select_batch_size, device, precision, tcfg.channels_last) if selection_splits else None
     key = run_key(run, cfg, tcfg, rows, precision)
-    progress = _resume(checkpoint_path, key, model, optimization, step.scaler)
-    save = functools.partial(_save_on_main, where, checkpoint_path, key, progress, model, optimization, step.scaler)
+    progress = _resume(checkpoint_path, key, model, optimization, step.scaler, selector)
+    if selector is not None and selector.best is None:  # a fresh start: the untrained network is a candidate too
+        selector.observe(model, 0)
+    save = functools.partial(_save_on_main, where, checkpoint_path, key, progress, model, optimization, step.scaler,
+                             selector)
     stop = StopRequest()
     try:
         # The logs are written aside and replace live_dir only when training succeeds: a failed run (NaN, SIGTERM)
@@ -150,10 +163,13 @@ def _train(run, method, cfg, tcfg, prepared, model_path, live_dir, checkpoint_pa
             for past in progress.history:
                 log_epoch(live, past)
             while progress.epoch < epochs:
-                _train_epoch(step, tcfg, loader, batches, optimization, progress, save, stop, epochs, where)
+                _train_epoch(step, tcfg, loader, batches, optimization, progress, save, stop, epochs, where,
+                             selector)
                 log_epoch(live, progress.history[-1])
             if epochs == 0:  # no epoch ended, so nothing was checkpointed: the checkpoint out must exist
                 save()
+            if selector is not None:
+                selector.keep_best(model)
             check_finite_weights(model, run.name, method.name)
     finally:
         stop.restore()
@@ -161,8 +177,13 @@ def _train(run, method, cfg, tcfg, prepared, model_path, live_dir, checkpoint_pa
         staged.publish()
         # The model file holds plain contiguous weights whatever the training layout, as the embed stage builds them.
         facts = {"precision": precision, "pretrained": tcfg.pretrained, "deterministic": tcfg.deterministic,
-                 "world_size": where.world_size, **optimization.schedule(cfg.epochs)}
+                 "world_size": where.world_size, **optimization.schedule(cfg.epochs),
+                 **(selector.facts() if selector is not None else {"select": "last", "selected_epoch": epochs})}
         save_model(model_path, run, cfg, classes, facts, model.to(memory_format=torch.contiguous_format))
+        # Beside the model, not in it: the wall time differs between identical runs, the weights must not.
+        atomic.write_json(model_path.parent / PROVENANCE_FILE,
+                          provenance(device, where.world_size, precision, tcfg.deterministic,
+                                     time.perf_counter() - start))
     return progress.history
 
 
@@ -185,7 +206,7 @@ def _save_on_main(where: Distributed, *args) -> None:
 
 
 def _train_epoch(step: TrainStep, tcfg, loader, batches, optimization: Optimization, progress, save, stop,
-                 epochs: int, where: Distributed):
+                 epochs: int, where: Distributed, selector: Selector | None):
     """Finish the current epoch, step the schedule, checkpoint; SIGTERM checkpoints and stops between steps."""
     def after_step():
         if tcfg.checkpoint_every_steps and progress.step % tcfg.checkpoint_every_steps == 0:
@@ -204,6 +225,9 @@ def _train_epoch(step: TrainStep, tcfg, loader, batches, optimization: Optimizat
         seconds = train_one_epoch(step, loader, optimizer, progress, after_step)
     optimization.end_epoch(progress.epoch)
     summary = epoch_summary(progress.sums, progress.step, rates)
+    if selector is not None:  # every rank scores the same images, so all agree on the best epoch
+        scores = selector.observe(step.model, progress.epoch + 1)
+        summary["scores"] = {f"{selector.prefix}/{name}": value for name, value in scores.items()}
     progress.history.append(summary)
     progress.epoch, progress.step, progress.sums = progress.epoch + 1, 0, {}
     save()
@@ -211,7 +235,8 @@ def _train_epoch(step: TrainStep, tcfg, loader, batches, optimization: Optimizat
         return
     phase = " (head only)" if trainable is not None else ""
     accuracy = f" acc {summary['accuracy']:.3f}" if summary["accuracy"] is not None else ""
-    print(f"epoch {progress.epoch}/{epochs}{phase}: loss {summary['terms']['loss']:.4f}{accuracy} "
+    scores = "".join(f" {name} {value:.4f}" for name, value in summary.get("scores", {}).items())
+    print(f"epoch {progress.epoch}/{epochs}{phase}: loss {summary['terms']['loss']:.4f}{accuracy}{scores} "
           f"lr {rates['lr']:.2e} {summary['images'] / max(seconds, 1e-9):.1f} img/s", flush=True)
 
 
@@ -222,11 +247,13 @@ def _stop_everywhere(stop: StopRequest, where: Distributed) -> bool:
     return sum_over_ranks({"stop": float(stop.requested)})["stop"] > 0
 
 
-def _resume(path: Path, key: str, model, optimization: Optimization, scaler) -> Progress:
+def _resume(path: Path, key: str, model, optimization: Optimization, scaler, selector: Selector | None) -> Progress:
     saved = load_checkpoint(path, key)
     if saved is None:
         return Progress()
     model.load_state_dict(saved["model"])
+    if selector is not None:  # the key holds the selection, so such a checkpoint always carries its state
+        selector.load_state_dict(saved["selection"])
     optimization.load_state_dict(saved["optimization"])
     if scaler is not None:  # the key holds the precision, so an fp16 checkpoint always carries a scaler
         scaler.load_state_dict(saved["scaler"])

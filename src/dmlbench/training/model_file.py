@@ -5,6 +5,7 @@ precision, pretrained, epochs) and the weights, every trained state (a loss's pr
 """
 
 import dataclasses
+import json
 from pathlib import Path
 
 import torch
@@ -13,6 +14,7 @@ from dmlbench import atomic
 from dmlbench.config import build, plain
 from dmlbench.errors import DmlbenchError
 from dmlbench.identity import Run
+from dmlbench.provenance import PROVENANCE_FILE
 
 FORMAT = 2  # bump when the file's layout changes: an older file is then refused with "rerun train"
 READABLE_FILE = "model.json"  # beside model.pt, for models with a readable_record(classes) (LREC's meta classes)
@@ -41,6 +43,16 @@ def read_model_file(path: Path) -> dict:
         raise DmlbenchError(f"model file {path} is not a dmlbench model of format {FORMAT} (an older or foreign "
                             f"file): rerun dvc repro train")
     return saved
+
+
+def read_provenance(model_path: Path) -> dict | None:
+    """The provenance record the train stage wrote beside ``model_path``; None when there is none (older runs)."""
+    path = Path(model_path).parent / PROVENANCE_FILE
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
 
 
 def load_model(path: Path, run: Run, method, cfg) -> tuple[torch.nn.Module, dict]:

@@ -1,0 +1,45 @@
+"""The embed and evaluate steps of one run, given its paths: shared by the single-experiment stages (paths under
+models/, embeddings/, metrics/runs/) and the grid's cell stage (paths under benchmarks/)."""
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from dmlbench import atomic
+from dmlbench.config import section
+from dmlbench.identity import Run, RunPaths
+from dmlbench.models.backbones import backbone_entry
+from dmlbench.reporting.run_record import run_record
+from dmlbench.retrieval.embedding import embed_prepared
+from dmlbench.retrieval.evaluation import evaluate_splits, load_embeddings
+from dmlbench.sections import EmbedConfig, EvaluateConfig, TrainConfig
+from dmlbench.stage_params import recall_ks_for
+from dmlbench.training.distributed import SINGLE, device_for
+from dmlbench.training.model_file import load_model, read_provenance
+from dmlbench.training.precision import resolve_precision
+
+
+def embed_run(params: dict[str, Any], method, cfg, run: Run, paths: RunPaths, prepared: Path) -> dict:
+    """Embed the evaluation splits of ``prepared`` with the run's model and write ``paths.embeddings``."""
+    ecfg = section(params, "embed", EmbedConfig)
+    device = device_for(SINGLE, section(params, "train", TrainConfig).device)
+    model, saved = load_model(paths.model, run, method, cfg)
+    transform = method.test_transform(cfg, backbone_entry(run.experiment.backbone).normalization)
+    precision = resolve_precision(ecfg.precision, device, "embed.precision")
+    splits = embed_prepared(model, prepared, transform, ecfg.batch_size, ecfg.workers, device, precision=precision,
+                            channels_last=ecfg.channels_last)
+    embedding = {**dataclasses.asdict(ecfg), "precision": precision, "device": device.type}
+    atomic.save_torch(paths.embeddings, {"run": run.record(), "training": saved["training"],
+                                         "provenance": read_provenance(paths.model), "embedding": embedding,
+                                         "splits": splits})
+    return splits
+
+
+def evaluate_run(params: dict[str, Any], method, cfg, run: Run, paths: RunPaths) -> tuple[dict, tuple]:
+    """Score the run's embeddings and write its metrics file; returns (evaluate_splits' result, the K list)."""
+    ecfg = section(params, "evaluate", EvaluateConfig)
+    ks, source = recall_ks_for(params, run.experiment.dataset)
+    saved = load_embeddings(paths.embeddings, run.record())
+    result = evaluate_splits(saved["splits"], ks, ecfg.chunk_size, method.features)
+    atomic.write_json(paths.metrics, run_record(params, run, method, cfg, saved, ks, source, result))
+    return result, ks

@@ -1,0 +1,109 @@
+"""Which epoch's weights a run keeps (``train.select``).
+
+- ``last``: the last epoch's; nothing is evaluated during training.
+- ``best_val``: a seeded share of the *training classes* is held out (never trained on); after every epoch (and once
+  before the first) Recall@1 on those classes is measured, MAP@R breaking ties, and the best epoch's weights are kept.
+  The test set is never looked at, so the numbers stay honest.
+- ``best_test``: the same on the test split (query -> gallery where there is one). This is the seeds' protocol; it
+  selects on the test set, so its numbers are optimistic, and every table says so.
+"""
+
+import numpy as np
+import torch
+
+from dmlbench.data.image_dataset import ManifestDataset, class_list
+from dmlbench.data.manifest import eval_splits, read_manifest
+from dmlbench.errors import DmlbenchError
+from dmlbench.retrieval.embedding import embed_images
+from dmlbench.retrieval.metrics import retrieval_metrics
+from dmlbench.training.checkpoint import rng_state, set_rng_state
+
+MIN_VAL_CLASSES = 2  # Recall@1 needs at least two classes to rank between
+MIN_TRAIN_CLASSES = 2
+
+
+def split_validation(rows: list[tuple[str, int]], fraction: float, seed: int
+                     ) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """(training rows, held-out rows): round(fraction x classes) whole classes, drawn with ``seed``."""
+    classes = sorted({label for _, label in rows})
+    held = max(MIN_VAL_CLASSES, round(fraction * len(classes)))
+    if len(classes) - held < MIN_TRAIN_CLASSES:
+        raise DmlbenchError(f"train.val_fraction {fraction} holds out {held} of the {len(classes)} training "
+                            f"classes, leaving fewer than {MIN_TRAIN_CLASSES} to train on: lower "
+                            f"train.val_fraction or use train.select: last")
+    chosen = np.random.default_rng(seed).choice(classes, size=held, replace=False)
+    val = {int(c) for c in chosen}
+    return [r for r in rows if r[1] not in val], [r for r in rows if r[1] in val]
+
+
+def selection_rows(select: str, rows: list, fraction: float, seed: int, prepared) -> tuple[list, dict | None]:
+    """(rows to train on, {split: rows} to select on, or None for ``last``)."""
+    if select == "last":
+        return rows, None
+    if select == "best_val":
+        train, val = split_validation(rows, fraction, seed)
+        return train, {"test": val}
+    return rows, {split: read_manifest(prepared / f"{split}.csv") for split in eval_splits(prepared)}
+
+
+class Selector:
+    """Scores the model on the selection images after each epoch and keeps the best epoch's weights (on the CPU)."""
+
+    def __init__(self, select: str, splits: dict[str, list], prepared, transform, batch_size: int,
+                 device: torch.device, precision: str, channels_last: bool):
+        self.select, self.device, self.precision, self.channels_last = select, device, precision, channels_last
+        self.batch_size = batch_size
+        self.datasets = {s: ManifestDataset(prepared, rows, transform, class_list(rows)) for s, rows in splits.items()}
+        self.labels = {s: torch.tensor([label for _, label in rows]) for s, rows in splits.items()}
+        self.classes = len({label for rows in splits.values() for _, label in rows})
+        self.best: dict | None = None  # {"epoch", "recall@1", "map@r"}
+        self.weights: dict | None = None
+        self.scores: list[dict] = []  # one per epoch observed, epoch 0 = before training
+
+    @property
+    def prefix(self) -> str:
+        """The log prefix of the scores: val/ (held-out classes) or test/ (the seeds' protocol)."""
+        return "val" if self.select == "best_val" else "test"
+
+    def score(self, model: torch.nn.Module) -> dict:
+        """Recall@1 and MAP@R of ``model`` on the selection images; the global RNGs are left as they were."""
+        state = rng_state()  # evaluation must not shift the training's random stream (resume stays exact)
+        try:
+            embedded = {s: embed_images(model, d, self.batch_size, 0, self.device, self.precision,
+                                        self.channels_last, split=f"{self.prefix} selection")
+                        for s, d in self.datasets.items()}
+        finally:
+            set_rng_state(state)
+            model.train()
+        if "test" in embedded:
+            values = retrieval_metrics(embedded["test"], self.labels["test"], ks=(1,))
+        else:
+            values = retrieval_metrics(embedded["query"], self.labels["query"], embedded["gallery"],
+                                       self.labels["gallery"], ks=(1,))
+        return {"recall@1": round(values["recall@1"], 6), "map@r": round(values["map@r"], 6)}
+
+    def observe(self, model: torch.nn.Module, epoch: int) -> dict:
+        """Score ``model`` after ``epoch`` (0: before training); keep its weights if it is the best so far."""
+        scores = self.score(model)
+        self.scores.append({"epoch": epoch, **scores})
+        key = (scores["recall@1"], scores["map@r"])
+        if self.best is None or key > (self.best["recall@1"], self.best["map@r"]):  # ties keep the earlier epoch
+            self.best = {"epoch": epoch, **scores}
+            self.weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        return scores
+
+    def keep_best(self, model: torch.nn.Module) -> None:
+        """Load the best epoch's weights into ``model``."""
+        model.load_state_dict(self.weights)
+
+    def facts(self) -> dict:
+        """What the model file records of the selection: the epoch kept, its scores, every epoch's."""
+        return {"select": self.select, "selected_epoch": self.best["epoch"],
+                "selected_scores": {k: v for k, v in self.best.items() if k != "epoch"},
+                "selection_classes": self.classes, "selection_scores": self.scores}
+
+    def state_dict(self) -> dict:
+        return {"best": self.best, "weights": self.weights, "scores": self.scores}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best, self.weights, self.scores = state["best"], state["weights"], state["scores"]

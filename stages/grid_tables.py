@@ -1,0 +1,30 @@
+"""Grid stage tables: benchmarks/metrics/ + benchmarks/published/ -> benchmarks/README.md's tables and
+benchmarks/overview.png (Recall@1 of every cell beside the seeds' published)."""
+
+from pathlib import Path
+
+from dmlbench import atomic, stage
+from dmlbench.grid import GRID_METRICS
+from dmlbench.reporting.overview import overview_points, plot_overview
+from dmlbench.reporting.tables import load_json_dir, load_published, render_tables, replace_block
+
+PAGE = Path("benchmarks/README.md")
+OVERVIEW = Path("benchmarks/overview.png")
+PUBLISHED = Path("benchmarks/published")
+
+
+def main(_: dict) -> None:
+    runs = load_json_dir(GRID_METRICS) if GRID_METRICS.is_dir() else []
+    published = load_published(PUBLISHED)
+    block = render_tables(runs, [], published, datasets=("car", "cub", "sop", "isc"), complexity=False)
+    text = PAGE.read_text(encoding="utf-8")
+    updated = replace_block(text, block, str(PAGE))
+    if updated != text:
+        atomic.write_text(PAGE, updated)
+    plot_overview(overview_points(runs, published), OVERVIEW)
+    print(f"grid tables: {len(runs)} cell(s) run -> {PAGE} ({'updated' if updated != text else 'unchanged'}), "
+          f"{OVERVIEW}")
+
+
+if __name__ == "__main__":
+    stage.run(main, load=lambda: {})

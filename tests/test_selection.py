@@ -1,0 +1,159 @@
+"""train.select: held-out classes, the weights of the best epoch, resume keeping the best so far, best_test."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dmlbench.data.prepare import prepare_dataset
+from dmlbench.data.readers import read_dataset
+from dmlbench.data.sampler import ShuffledBatchSampler
+from dmlbench.data.synthetic import write_synthetic
+from dmlbench.data.transforms import eval_preset, train_preset
+from dmlbench.errors import DmlbenchError
+from dmlbench.identity import Experiment, make_run
+from dmlbench.methods.method import Method
+from dmlbench.models.backbones import build_trunk
+from dmlbench.sections import TrainConfig
+from dmlbench.training import loop
+from dmlbench.training.optimization import Optimization
+from dmlbench.training.selection import Selector, split_validation
+
+
+@dataclass(frozen=True)
+class Toy:
+    lr: float = 0.05
+    epochs: int = 3
+
+
+class ToyNet(nn.Module):
+    def __init__(self, num_classes: int):
+        super().__init__()
+        self.trunk = build_trunk("resnet18", False)
+        self.head = nn.Linear(512, num_classes)
+
+    def forward(self, x):
+        features = self.trunk(x).mean(dim=(2, 3))
+        return F.normalize(features, dim=1), self.head(features)
+
+
+def toy_optimizer(cfg, model) -> Optimization:
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr)
+    return Optimization(optimizer, torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=1.0))
+
+
+TOY = Method(name="toy", config_cls=Toy, build_model=lambda cfg, backbone, classes, pretrained, seed: ToyNet(classes),
+             loss=lambda cfg, outputs, labels: {"loss": F.cross_entropy(outputs[1], labels)},
+             build_optimizer=toy_optimizer,
+             batch_sampler=lambda cfg, labels, seed: ShuffledBatchSampler(len(labels), 6, seed),
+             train_transform=lambda cfg, norm: train_preset(36, 32, norm),
+             test_transform=lambda cfg, norm: eval_preset(32, None, norm),
+             image_sizes=lambda cfg: {"train": 32, "test": 32, "resize": 36}, describe=lambda cfg: "toy")
+
+
+@pytest.fixture(scope="module")
+def prepared12(tmp_path_factory) -> Path:
+    """12 synthetic classes x 4 images at 40 px: 6 training classes, 6 test classes."""
+    root = tmp_path_factory.mktemp("data12")
+    write_synthetic(root / "raw", num_classes=12, images_per_class=4, image_size=40, seed=0)
+    prepare_dataset(read_dataset("synthetic", root / "raw"), root / "raw", root / "prepared", False, 40)
+    return root / "prepared"
+
+
+def tcfg(select: str, **kw) -> TrainConfig:
+    return TrainConfig(device="cpu", workers=0, pretrained=False, deterministic=False, checkpoint_every_steps=1,
+                       select=select, val_fraction=0.34, **kw)
+
+
+def train(prepared: Path, out: Path, select: str, epochs: int = 3) -> dict:
+    cfg = Toy(epochs=epochs)
+    run = make_run(Experiment("toy", "resnet18", "synthetic", "uncropped", 0), "toy", cfg, {})
+    loop.train(run, TOY, cfg, tcfg(select), prepared, out / "model.pt", out / "live", out / "checkpoint.pt")
+    return torch.load(out / "model.pt", weights_only=True)
+
+
+def scripted(scores: list[float]):
+    """A Selector.score that returns scores[epoch] (epoch 0 = before training), so the best epoch is known."""
+    def score(self, model):
+        value = scores[len(self.scores)]
+        return {"recall@1": value, "map@r": value / 2}
+    return score
+
+
+def test_held_out_classes_are_seeded_disjoint_and_counted():
+    rows = [(f"{c}/{i}.jpg", c) for c in range(10) for i in range(3)]
+    train_rows, val_rows = split_validation(rows, 0.2, seed=3)
+    val_classes = {label for _, label in val_rows}
+    assert len(val_classes) == 2 and not val_classes & {label for _, label in train_rows}
+    assert len(train_rows) + len(val_rows) == len(rows)
+    assert split_validation(rows, 0.2, seed=3) == (train_rows, val_rows)  # same seed, same classes
+    draws = {frozenset(label for _, label in split_validation(rows, 0.2, seed=s)[1]) for s in range(8)}
+    assert len(draws) > 1  # the seed matters
+    with pytest.raises(DmlbenchError, match="train.val_fraction 0.9 holds out 9 of the 10"):
+        split_validation(rows, 0.9, seed=0)
+
+
+def test_best_val_keeps_the_best_epochs_weights(prepared12, tmp_path, monkeypatch):
+    monkeypatch.setattr(Selector, "score", scripted([0.1, 0.5, 0.9, 0.3]))
+    best = train(prepared12, tmp_path / "three", "best_val", epochs=3)
+    assert best["training"]["selected_epoch"] == 2
+    assert best["training"]["selected_scores"] == {"recall@1": 0.9, "map@r": 0.45}
+    assert [s["epoch"] for s in best["training"]["selection_scores"]] == [0, 1, 2, 3]
+    stopped_at_best = train(prepared12, tmp_path / "two", "best_val", epochs=2)  # same training, two epochs
+    for key, value in stopped_at_best["state_dict"].items():
+        assert torch.equal(best["state_dict"][key], value), key
+    assert len(best["classes"]) == 4  # 2 of the 6 training classes were held out
+
+
+def test_best_val_scores_are_those_of_the_kept_model(prepared12, tmp_path):
+    saved = train(prepared12, tmp_path, "best_val", epochs=2)
+    facts = saved["training"]
+    model = ToyNet(len(saved["classes"]))
+    model.load_state_dict(saved["state_dict"])
+    rows = [(p, label) for p, label in (line.split(",") for line in
+                                        (prepared12 / "train.csv").read_text().splitlines()[1:])]
+    _, val_rows = split_validation([(p, int(label)) for p, label in rows], 0.34, 0)
+    selector = Selector("best_val", {"test": val_rows}, prepared12, eval_preset(32, None, _norm()), 16,
+                        torch.device("cpu"), "fp32", True)
+    assert selector.score(model) == facts["selected_scores"]
+    assert facts["selected_scores"]["recall@1"] == max(s["recall@1"] for s in facts["selection_scores"])
+    logged = (tmp_path / "live/plots/metrics/val/recall@1.tsv").read_text().splitlines()[1:]
+    assert [float(line.split("\t")[1]) for line in logged] == [s["recall@1"] for s in facts["selection_scores"][1:]]
+
+
+def test_resume_keeps_the_best_so_far(prepared12, tmp_path, monkeypatch):
+    monkeypatch.setattr(Selector, "score", scripted([0.1, 0.5, 0.9, 0.3]))
+    straight = train(prepared12, tmp_path / "straight", "best_val")
+    calls = {"n": 0}
+
+    def stop_in_third_epoch(stop, where):
+        calls["n"] += 1
+        return calls["n"] == 5  # 2 batches per epoch: epoch 3, step 1, after the best epoch (2) was kept
+
+    monkeypatch.setattr(loop, "_stop_everywhere", stop_in_third_epoch)
+    with pytest.raises(DmlbenchError, match="stopped by SIGTERM at epoch 3"):
+        train(prepared12, tmp_path / "resumed", "best_val")
+    monkeypatch.setattr(loop, "_stop_everywhere", lambda stop, where: False)
+    resumed = train(prepared12, tmp_path / "resumed", "best_val")
+    assert resumed["training"] == straight["training"]
+    assert all(torch.equal(straight["state_dict"][k], v) for k, v in resumed["state_dict"].items())
+
+
+def test_best_test_selects_on_the_test_split_and_trains_on_every_class(prepared12, tmp_path):
+    saved = train(prepared12, tmp_path, "best_test", epochs=1)
+    assert len(saved["classes"]) == 6 and saved["training"]["select"] == "best_test"
+    assert saved["training"]["selection_classes"] == 6  # the 6 test classes
+    assert (tmp_path / "live/plots/metrics/test/recall@1.tsv").is_file()
+
+
+def test_last_records_the_last_epoch(prepared12, tmp_path):
+    saved = train(prepared12, tmp_path, "last", epochs=1)
+    assert saved["training"]["select"] == "last" and saved["training"]["selected_epoch"] == 1
+
+
+def _norm():
+    from dmlbench.models.backbones import backbone_entry
+    return backbone_entry("resnet18").normalization
