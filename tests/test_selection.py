@@ -1,5 +1,6 @@
 """train.select: held-out classes, the weights of the best epoch, resume keeping the best so far, best_test."""
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,3 +158,26 @@ def test_last_records_the_last_epoch(prepared12, tmp_path):
 def _norm():
     from dmlbench.models.backbones import backbone_entry
     return backbone_entry("resnet18").normalization
+
+
+def plateau_optimizer(cfg, model) -> Optimization:
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr)
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.1, patience=0)
+    return Optimization(optimizer, plateau, stop_patience=2)
+
+
+def test_plateau_schedule_and_early_stopping_follow_the_selection_score(prepared12, tmp_path, monkeypatch):
+    monkeypatch.setattr(Selector, "score", scripted([0.1, 0.5, 0.4, 0.3, 0.9, 0.9]))
+    method = dataclasses.replace(TOY, build_optimizer=plateau_optimizer)
+    cfg = Toy(epochs=5)
+    run = make_run(Experiment("toy", "resnet18", "synthetic", "uncropped", 0), "toy", cfg, {})
+    loop.train(run, method, cfg, tcfg("best_val"), prepared12, tmp_path / "model.pt", tmp_path / "live",
+               tmp_path / "checkpoint.pt")
+    facts = torch.load(tmp_path / "model.pt", weights_only=True)["training"]
+    assert facts["trained_epochs"] == 3 and facts["selected_epoch"] == 1  # 2 epochs without a better score
+    rates = [float(line.split("\t")[1]) for line in
+             (tmp_path / "live/plots/metrics/train/lr.tsv").read_text().splitlines()[1:]]
+    assert rates == pytest.approx([0.05, 0.05, 0.005])  # x0.1 after epoch 2's worse score (patience 0)
+    with pytest.raises(DmlbenchError, match="set train.select: best_val"):
+        loop.train(run, method, cfg, tcfg("last"), prepared12, tmp_path / "m2.pt", tmp_path / "l2",
+                   tmp_path / "c2.pt")

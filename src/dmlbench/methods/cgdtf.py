@@ -31,9 +31,11 @@ class CGDTFConfig:
     feature_dim: int  # cgd: split equally between the descriptors; reference: the last Dense layer
     classes_per_batch: int
     images_per_class: int
-    lr: float  # Adam, constant (the seed's plateau schedule hangs on per-epoch validation: README)
+    lr: float  # Adam
     epochs: int
     image_size: int  # the padded square is resized to image_size x image_size, in training and testing
+    plateau_patience: int = 0  # > 0: lr x0.1 after this many epochs without a better selection R@1 (train.select)
+    stop_patience: int = 0  # > 0: stop after this many epochs without a better selection R@1 (train.select)
 
     def __post_init__(self) -> None:
         if self.model == "cgd":
@@ -45,6 +47,9 @@ class CGDTFConfig:
         require(self.lr > 0, f"cgdtf.lr must be > 0, got {self.lr}")
         require(self.epochs >= 0, f"cgdtf.epochs must be >= 0, got {self.epochs}")
         require(self.image_size >= 16, f"cgdtf.image_size must be >= 16 px, got {self.image_size}")
+        require(self.plateau_patience >= 0 and self.stop_patience >= 0,
+                f"cgdtf.plateau_patience ({self.plateau_patience}) and cgdtf.stop_patience ({self.stop_patience}) "
+                f"must be >= 0 (0: off)")
 
 
 def build_model(cfg: CGDTFConfig, backbone: str, num_classes: int, pretrained: bool, seed: int
@@ -62,9 +67,15 @@ def loss(cfg: CGDTFConfig, outputs: tuple[torch.Tensor, ...], labels: torch.Tens
 
 
 def build_optimizer(cfg: CGDTFConfig, model: torch.nn.Module) -> Optimization:
-    """Adam (Keras's defaults: betas 0.9/0.999, no weight decay) at a constant lr."""
+    """Adam (Keras's defaults: betas 0.9/0.999, no weight decay), constant or x0.1 on a plateau of the selection
+    Recall@1 (the seed's ReduceLROnPlateau watched its loss), with optional early stopping on the same score."""
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=1e-7)  # Keras's epsilon
-    return Optimization(optimizer, torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0))
+    if cfg.plateau_patience:
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.1,
+                                                               patience=cfg.plateau_patience)
+    else:
+        scheduler = torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
+    return Optimization(optimizer, scheduler, stop_patience=cfg.stop_patience)
 
 
 def batch_sampler(cfg: CGDTFConfig, labels: list[int], seed: int) -> PxKSampler:

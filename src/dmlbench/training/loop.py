@@ -147,6 +147,10 @@ def _train(run, method, cfg, tcfg, prepared, model_path, live_dir, checkpoint_pa
     epochs = optimization.total_epochs(cfg.epochs)
     selector = Selector(tcfg.select, selection_splits, prepared, method.test_transform(cfg, norm),
                         tcfg.select_batch_size, device, precision, tcfg.channels_last) if selection_splits else None
+    if optimization.needs_scores and selector is None:
+        raise DmlbenchError(f"{method.name}'s reduce-on-plateau schedule or early stopping reads a per-epoch "
+                            f"selection score: set train.select: best_val (or best_test), or switch them off in "
+                            f"its params section")
     key = run_key(run, cfg, tcfg, rows, precision)
     progress = _resume(checkpoint_path, key, model, optimization, step.scaler, selector)
     if selector is not None and selector.best is None:  # a fresh start: the untrained network is a candidate too
@@ -162,7 +166,7 @@ def _train(run, method, cfg, tcfg, prepared, model_path, live_dir, checkpoint_pa
         with staged or contextlib.nullcontext():
             for past in progress.history:
                 log_epoch(live, past)
-            while progress.epoch < epochs:
+            while progress.epoch < epochs and not _stopped(optimization, selector, progress):
                 _train_epoch(step, tcfg, loader, batches, optimization, progress, save, stop, epochs, where,
                              selector)
                 log_epoch(live, progress.history[-1])
@@ -178,7 +182,8 @@ def _train(run, method, cfg, tcfg, prepared, model_path, live_dir, checkpoint_pa
         # The model file holds plain contiguous weights whatever the training layout, as the embed stage builds them.
         facts = {"precision": precision, "pretrained": tcfg.pretrained, "deterministic": tcfg.deterministic,
                  "world_size": where.world_size, **optimization.schedule(cfg.epochs),
-                 **(selector.facts() if selector is not None else {"select": "last", "selected_epoch": epochs})}
+                 **(selector.facts() if selector is not None else {"select": "last", "selected_epoch": epochs}),
+                 "trained_epochs": progress.epoch}
         save_model(model_path, run, cfg, classes, facts, model.to(memory_format=torch.contiguous_format))
         # Beside the model, not in it: the wall time differs between identical runs, the weights must not.
         atomic.write_json(model_path.parent / PROVENANCE_FILE,
@@ -223,11 +228,12 @@ def _train_epoch(step: TrainStep, tcfg, loader, batches, optimization: Optimizat
     with only_trainable(step.model, trainable):
         step.distribute(where)  # after freezing: DDP reduces exactly the parameters that get gradients
         seconds = train_one_epoch(step, loader, optimizer, progress, after_step)
-    optimization.end_epoch(progress.epoch)
     summary = epoch_summary(progress.sums, progress.step, rates)
+    scores = None
     if selector is not None:  # every rank scores the same images, so all agree on the best epoch
         scores = selector.observe(step.model, progress.epoch + 1)
         summary["scores"] = {f"{selector.prefix}/{name}": value for name, value in scores.items()}
+    optimization.end_epoch(progress.epoch, scores["recall@1"] if scores else None)
     progress.history.append(summary)
     progress.epoch, progress.step, progress.sums = progress.epoch + 1, 0, {}
     save()
@@ -238,6 +244,15 @@ def _train_epoch(step: TrainStep, tcfg, loader, batches, optimization: Optimizat
     scores = "".join(f" {name} {value:.4f}" for name, value in summary.get("scores", {}).items())
     print(f"epoch {progress.epoch}/{epochs}{phase}: loss {summary['terms']['loss']:.4f}{accuracy}{scores} "
           f"lr {rates['lr']:.2e} {summary['images'] / max(seconds, 1e-9):.1f} img/s", flush=True)
+
+
+def _stopped(optimization: Optimization, selector: Selector | None, progress) -> bool:
+    """Early stopping: the selection score has not improved for the method's patience (a resumed run checks too)."""
+    best = selector.best["epoch"] if selector is not None and selector.best else None
+    if optimization.stop_early(progress.epoch, best):
+        print(f"train: stopping early after epoch {progress.epoch}: no better selection score since epoch {best}")
+        return True
+    return False
 
 
 def _stop_everywhere(stop: StopRequest, where: Distributed) -> bool:

@@ -30,6 +30,12 @@ class Optimization:
     warmup_epochs: int = 0
     frozen_epochs: int = 0
     frozen_trainable: list[torch.nn.Parameter] = field(default_factory=list)
+    stop_patience: int = 0  # > 0: stop once this many epochs passed without a better selection score
+
+    @property
+    def needs_scores(self) -> bool:
+        """Whether the schedule or the stopping rule reads the per-epoch selection score (train.select)."""
+        return self.stop_patience > 0 or isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
 
     def __post_init__(self) -> None:
         if (self.warmup_epochs > 0) != (self.warmup_optimizer is not None):
@@ -57,10 +63,19 @@ class Optimization:
             return list(self.frozen_trainable)
         return None
 
-    def end_epoch(self, epoch: int) -> None:
-        """Step the main schedule after a main-phase epoch (frozen epochs included; warm-up epochs not)."""
-        if not self.warming_up(epoch):
+    def end_epoch(self, epoch: int, score: float | None = None) -> None:
+        """Step the main schedule after a main-phase epoch (frozen epochs included; warm-up epochs not); a
+        reduce-on-plateau schedule steps on ``score``, the epoch's selection Recall@1."""
+        if self.warming_up(epoch):
+            return
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            self.scheduler.step(score)
+        else:
             self.scheduler.step()
+
+    def stop_early(self, epoch: int, best_epoch: int | None) -> bool:
+        """Whether ``stop_patience`` epochs passed since the best one (``epoch``: epochs finished)."""
+        return self.stop_patience > 0 and best_epoch is not None and epoch - best_epoch >= self.stop_patience
 
     def schedule(self, main_epochs: int) -> dict:
         """The epoch counts a table needs to label a run: total, separate warm-up, frozen-backbone epochs."""
