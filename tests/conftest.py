@@ -1,5 +1,6 @@
-"""Fixtures shared by the training tests."""
+"""Fixtures shared by the training tests; one torch thread per pytest-xdist worker."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,14 @@ import pytest
 from dmlbench.data.prepare import prepare_dataset
 from dmlbench.data.readers import read_dataset
 from dmlbench.data.synthetic import write_synthetic
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # The workers share the cores: one thread each (and in the subprocesses they start, dvc and torchrun included),
+    # instead of every worker oversubscribing every core.
+    import torch
+
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

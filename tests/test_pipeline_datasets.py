@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from test_pipeline import commit, copy_repo, sh, tiny_params
+from pipeline_repo import commit, copy_repo, sh, tiny_params
 
 sys.path.insert(0, str(Path(__file__).parent / "data"))
 from fake_datasets import write_fake_cars, write_fake_folder, write_fake_inshop, write_fake_sop  # noqa: E402

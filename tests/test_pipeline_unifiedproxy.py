@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_pipeline import commit, copy_repo, run_records, sh, tiny_params
+from pipeline_repo import commit, copy_repo, run_records, sh, tiny_params
 
 # 4 training classes x 6 images at 40 px in the tiny copy: batches of 8 -> 3 per epoch; 1 frozen epoch + 1 more.
 TINY = {"feature_dim": 16, "batch_size": 8, "epochs": 2, "frozen_epochs": 1, "lr_step": 1, "train_crop": 32,

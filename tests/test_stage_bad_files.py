@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from test_pipeline import REPO, tiny_params
+from pipeline_repo import REPO, tiny_params
 
 from dmlbench.stage_params import check_params
 

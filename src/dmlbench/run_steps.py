@@ -8,7 +8,7 @@ from typing import Any
 from dmlbench import atomic
 from dmlbench.config import section
 from dmlbench.identity import Run, RunPaths
-from dmlbench.models.backbones import backbone_entry
+from dmlbench.methods.method import input_normalization
 from dmlbench.reporting.run_record import run_record
 from dmlbench.retrieval.embedding import embed_prepared
 from dmlbench.retrieval.evaluation import evaluate_splits, load_embeddings
@@ -24,7 +24,7 @@ def embed_run(params: dict[str, Any], method, cfg, run: Run, paths: RunPaths, pr
     ecfg = section(params, "embed", EmbedConfig)
     device = device_for(SINGLE, section(params, "train", TrainConfig).device)
     model, saved = load_model(paths.model, run, method, cfg)
-    transform = method.test_transform(cfg, backbone_entry(run.experiment.backbone).normalization)
+    transform = method.test_transform(cfg, input_normalization(method, cfg, run.experiment.backbone, prepared))
     precision = resolve_precision(ecfg.precision, device, "embed.precision")
     splits = embed_prepared(model, prepared, transform, ecfg.batch_size, ecfg.workers, device, precision=precision,
                             channels_last=ecfg.channels_last)

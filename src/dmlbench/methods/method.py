@@ -4,6 +4,7 @@ Adding a method is one module in ``methods/`` that builds a ``Method``, plus one
 """
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 
@@ -45,3 +46,12 @@ class Method:
     correct: Callable[..., Any] | None = None
     features: tuple[str, ...] = ("dense",)
     normalization: Callable[..., Any] | None = None
+
+
+def input_normalization(method: Method, cfg, backbone: str, prepared: Path):
+    """The normalisation a run's transforms use: the backbone's, unless the method picks its own (LREC's dataset
+    mean/std, read from the prepared folder)."""
+    from dmlbench.models.backbones import backbone_entry
+
+    norm = backbone_entry(backbone).normalization
+    return method.normalization(cfg, norm, prepared) if method.normalization is not None else norm

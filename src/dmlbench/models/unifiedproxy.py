@@ -31,7 +31,8 @@ class UnifiedProxy(FrozenBatchNormStats, nn.Module):
         pooled = torch.flatten(self.pool(self.trunk(x)), 1)  # (B, C)
         # The head runs in float32 even under autocast: the losses multiply cosines by alpha = 32, and bf16
         # cosines (8 significant bits) would put ~0.1 of noise into every logit. It is a tiny share of the work.
-        with torch.autocast(device_type=x.device.type, enabled=False):
+        # (The complexity stage counts on the meta device, which autocast does not know: its CPU context stands in.)
+        with torch.autocast(device_type="cpu" if x.device.type == "meta" else x.device.type, enabled=False):
             pooled = pooled.float()
             # Layer norm without affine parameters: zero mean, unit variance per image (the seed's centring).
             normed = F.layer_norm(pooled, pooled.shape[1:])

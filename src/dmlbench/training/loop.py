@@ -20,7 +20,7 @@ from dmlbench.errors import DmlbenchError
 from dmlbench.identity import Run
 from dmlbench.methods import Method
 from dmlbench.provenance import PROVENANCE_FILE, provenance
-from dmlbench.models.backbones import backbone_entry
+from dmlbench.methods.method import input_normalization
 from dmlbench.sections import TrainConfig
 from dmlbench.training.checkpoint import Progress, fingerprint, load_checkpoint, save_checkpoint, set_rng_state
 from dmlbench.training.distributed import Distributed, cleanup, device_for, init_distributed, sum_over_ranks
@@ -131,7 +131,7 @@ def _train(run, method, cfg, tcfg, prepared, model_path, live_dir, checkpoint_pa
     rows, selection_splits = selection_rows(tcfg.select, read_manifest(prepared / "train.csv"), tcfg.val_fraction,
                                             exp.seed, prepared)
     classes = class_list(rows)
-    norm = backbone_entry(exp.backbone).normalization
+    norm = input_normalization(method, cfg, exp.backbone, prepared)
     dataset = ManifestDataset(prepared, rows, method.train_transform(cfg, norm), classes)
     sampler = method.batch_sampler(cfg, dataset.labels, exp.seed).for_rank(where.rank, where.world_size)
     batches = SeededBatches(sampler, exp.seed)

@@ -1,0 +1,85 @@
+"""A tiny copy of the repository for the end-to-end pipeline tests (tests/test_pipeline*.py)."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+from committed import committed_params
+
+from dmlbench.stage_params import check_params
+
+REPO = Path(__file__).resolve().parents[1]
+COPIED = ["dvc.yaml", "params.yaml", "README.md", "stages", "src", "benchmarks/published"]
+
+
+def tiny_params() -> dict:
+    params = committed_params()
+    params["synthetic"].update(num_classes=8, images_per_class=6, image_size=40)
+    params["prepare"].update(max_side=40, workers=0)
+    params["cgd"].update(epochs=2, classes_per_batch=2, images_per_class=3,
+                         train_resize=36, train_crop=32, test_resize=32)
+    params["normsoftmax"].update(feature_dim=32, epochs=1, warmup_epochs=1, classes_per_batch=2, images_per_class=3,
+                                 train_resize=36, train_crop=32, test_resize=36, test_crop=32)
+    params["complexity"].update(backbones=[], datasets=[])
+    return params
+
+
+def sh(cwd: Path, *cmd: str) -> str:
+    result = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def copy_repo(root: Path) -> Path:
+    """The pipeline's files and tiny params in ``root``, as a fresh git + DVC repository with one commit."""
+    for name in COPIED:
+        src, dst = REPO / name, root / name
+        if src.is_dir():
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(src, dst)
+    (root / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
+    sh(root, "git", "init", "-q")
+    sh(root, sys.executable, "-m", "dvc", "init", "-q")
+    sh(root, sys.executable, "-m", "dvc", "config", "core.analytics", "false")
+    commit(root, "init")  # DVCLive needs a commit to compare against, as in any real clone
+    return root
+
+
+def make_repo(tmp_path_factory) -> Path:
+    """A copy of the repository with tiny params, after one `dvc repro` of the demo, committed."""
+    root = copy_repo(tmp_path_factory.mktemp("repo"))
+    sh(root, sys.executable, "-m", "dvc", "repro")
+    commit(root, "demo run")
+    return root
+
+
+def run_records(root: Path) -> dict[str, dict]:
+    """Every metrics/runs/<run>.json of ``root``, by run name."""
+    return {p.stem: json.loads(p.read_text()) for p in sorted((root / "metrics/runs").glob("*.json"))}
+
+
+def demo_record(root: Path) -> dict:
+    """The metrics file of the tiny demo run, named as the pipeline names it."""
+    return json.loads((root / check_params(tiny_params()).paths.metrics).read_text())
+
+
+def set_params(root: Path, **changes) -> None:
+    """Write tiny params with ``changes`` ({"cgd.margin": 0.2, "seed": 1}) into ``root``'s params.yaml."""
+    params = tiny_params()
+    for key, value in changes.items():
+        *sections, name = key.split(".")
+        target = params
+        for section in sections:
+            target = target[section]
+        target[name] = value
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def commit(root: Path, message: str) -> None:
+    sh(root, "git", "add", "-A")
+    sh(root, "git", "-c", "user.name=test", "-c", "user.email=test@example.com", "commit", "-qm", message)
