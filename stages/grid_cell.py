@@ -9,7 +9,7 @@ import sys
 
 from dmlbench import stage
 from dmlbench.config import section
-from dmlbench.grid import GRID_PREPARED, GRID_RUNS, cell_paths, params_of, read_grid
+from dmlbench.grid import GRID_PREPARED, GRID_RUNS, cell_paths, load_cell
 from dmlbench.reporting.figures import plot_training
 from dmlbench.run_steps import embed_run, evaluate_run
 from dmlbench.sections import TrainConfig
@@ -20,10 +20,10 @@ from dmlbench.training.loop import train
 
 def main(_: dict) -> None:
     name = sys.argv[1]
-    params = params_of(name)
+    params, cell = load_cell(name)
     exp, method, cfg, run = checked_run(params)
     tcfg = section(params, "train", TrainConfig)
-    prepared = GRID_PREPARED / read_grid()["cells"][name]["data"]
+    prepared = GRID_PREPARED / cell["data"]
     paths = cell_paths(name)
     check_ks_fit(params, exp.dataset, prepared)
     if tcfg.nproc > 1 and not under_torchrun():

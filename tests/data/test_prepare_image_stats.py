@@ -29,6 +29,7 @@ def test_every_pixel_weighs_the_same(tmp_path, workers):
 
 def test_prepare_stage_writes_the_training_images_stats(tmp_path, monkeypatch):
     import stages.prepare as stage_prepare  # noqa: F401  (the stage script is importable from the repo root)
+    from dmlbench import prepare_folder
     from dmlbench.data.prepare import prepare_dataset
     from dmlbench.data.readers import read_dataset
     from dmlbench.data.synthetic import write_synthetic
@@ -37,7 +38,7 @@ def test_prepare_stage_writes_the_training_images_stats(tmp_path, monkeypatch):
     prepare_dataset(read_dataset("synthetic", tmp_path / "raw"), tmp_path / "raw", tmp_path / "prepared", False, 32)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(stage_prepare, "prepared_dir", lambda dataset, crop: tmp_path / "prepared")
-    monkeypatch.setattr(stage_prepare, "SYNTHETIC_RAW", tmp_path / "raw")
+    monkeypatch.setattr(prepare_folder, "SYNTHETIC_RAW", tmp_path / "raw")
     params = {"dataset": "synthetic", "crop": "uncropped", "method": "cgd", "backbone": "resnet18", "seed": 0,
               "recipe": "demo", "data": {"root": "raw"},
               "prepare": {"max_side": 32, "workers": 0, "check_counts": True, "skip_corrupt": False,

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from dmlbench.config import PER_DATASET
+from dmlbench.prepare_folder import raw_folder
 from dmlbench.errors import DmlbenchError
 from dmlbench.identity import RunPaths
 
@@ -29,7 +30,6 @@ GRID_PREPARED = Path("benchmarks/prepared")  # one folder per dataset-crop, shar
 GRID_RUNS = Path("benchmarks/runs")  # one folder per cell: model, provenance, checkpoint, embeddings, logs
 GRID_CHECKPOINTS = Path("benchmarks/checkpoints")  # resume scratch files, git-ignored, never cached
 GRID_METRICS = Path("benchmarks/metrics")  # one metrics file per cell (git-tracked, what the tables read)
-SYNTHETIC_RAW = Path("data/synthetic")  # the demo's raw data (a grid of synthetic cells is what the tests run)
 RECIPE_KEYS = {"method", "seeds", "settings", "section", "cells", "baselines"}
 CELL_KEYS = {"backbone", "dataset", "crop", "set", "seeds"}
 GRID_SECTIONS = ("prepare", "train", "embed", "evaluate")  # the sections a recipe may fix
@@ -125,6 +125,11 @@ def read_grid(path: Path = GRID_PARAMS) -> dict:
 
 def params_of(name: str, grid_path: Path = GRID_PARAMS, recipes_dir: Path = RECIPES_DIR) -> dict[str, Any]:
     """The full params of the grid cell ``name``."""
+    return load_cell(name, grid_path, recipes_dir)[0]
+
+
+def load_cell(name: str, grid_path: Path = GRID_PARAMS, recipes_dir: Path = RECIPES_DIR) -> tuple[dict, dict]:
+    """(the full params, the ``cells:`` entry) of the grid cell ``name``; an unknown name gets the closest one."""
     grid = read_grid(grid_path)
     if name not in grid["cells"]:
         close = difflib.get_close_matches(name, grid["cells"], n=1)
@@ -132,7 +137,7 @@ def params_of(name: str, grid_path: Path = GRID_PARAMS, recipes_dir: Path = RECI
         raise DmlbenchError(f"no grid cell {name!r} in {grid_path}{hint}: `dvc stage list benchmarks/dvc.yaml` "
                             f"lists them")
     cell = grid["cells"][name]
-    return cell_params(grid["base"], load_recipes(recipes_dir)[cell["method"]], cell)
+    return cell_params(grid["base"], load_recipes(recipes_dir)[cell["method"]], cell), cell
 
 
 def cell_paths(name: str) -> RunPaths:
@@ -142,11 +147,6 @@ def cell_paths(name: str) -> RunPaths:
     folder = GRID_RUNS / name
     return RunPaths(model=folder / "model.pt", checkpoint=GRID_CHECKPOINTS / name / "train.pt",
                     embeddings=folder / "embeddings.pt", metrics=GRID_METRICS / f"{name}.json")
-
-
-def raw_folder(dataset: str, data_root: str) -> Path:
-    """The raw dataset folder the grid's prepare stage reads."""
-    return SYNTHETIC_RAW if dataset == "synthetic" else Path(data_root) / dataset
 
 
 def render_generated(cells: dict[str, dict], base: dict, recipes: dict[str, dict]) -> str:

@@ -1,0 +1,33 @@
+"""One prepare run, as the single-experiment and grid prepare stages both do it: read a raw dataset, write the
+prepared folder, its summary and (for methods that normalise by the dataset, LREC) the training images' mean/std."""
+
+import sys
+from pathlib import Path
+
+from dmlbench import atomic
+from dmlbench.data.manifest import read_manifest
+from dmlbench.data.prepare import IMAGE_STATS, SKIP_REPORT, image_stats, prepare_dataset, read_skip_report
+from dmlbench.data.readers import read_dataset
+
+SYNTHETIC_RAW = Path("data/synthetic")  # the synthesize stage's out: the demo's raw dataset
+
+
+def raw_folder(dataset: str, data_root: str) -> Path:
+    """Where the raw files of ``dataset`` are: the synthesized demo, or ``<data_root>/<dataset>``."""
+    return SYNTHETIC_RAW if dataset == "synthetic" else Path(data_root) / dataset
+
+
+def prepare_folder(dataset: str, crop: str, raw: Path, out: Path, cfg) -> dict:
+    """Prepare ``raw`` into ``out`` with ``cfg`` (a PrepareConfig); returns the summary it writes."""
+    records = read_dataset(dataset, raw, check_counts=cfg.check_counts)
+    summary = prepare_dataset(records, raw, out, crop == "cropped", cfg.max_side, cfg.workers,
+                              skip_corrupt=cfg.skip_corrupt, jpeg_quality=cfg.jpeg_quality)
+    atomic.write_json(out / "summary.json", summary)
+    if "train" in summary:  # the training images' mean/std, for methods that normalise by the dataset's (LREC)
+        rows = read_manifest(out / "train.csv")
+        atomic.write_json(out / IMAGE_STATS, image_stats([out / path for path, _ in rows], cfg.workers))
+    if cfg.skip_corrupt:
+        skipped = len(read_skip_report(out / SKIP_REPORT))
+        print(f"prepare: {skipped} missing, unreadable or too large image(s) skipped, listed in "
+              f"{out / SKIP_REPORT}", file=sys.stderr if skipped else sys.stdout)
+    return summary
