@@ -7,12 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from prepared_data import prepare_synthetic
 from torch import nn
 
-from dmlbench.data.prepare import prepare_dataset
-from dmlbench.data.readers import read_dataset
 from dmlbench.data.sampler import ShuffledBatchSampler
-from dmlbench.data.synthetic import write_synthetic
 from dmlbench.data.transforms import eval_preset, train_preset
 from dmlbench.errors import DmlbenchError
 from dmlbench.identity import Experiment, make_run
@@ -58,10 +56,7 @@ TOY = Method(name="toy", config_cls=Toy, build_model=lambda cfg, backbone, class
 @pytest.fixture(scope="module")
 def prepared12(tmp_path_factory) -> Path:
     """12 synthetic classes x 4 images at 40 px: 6 training classes, 6 test classes."""
-    root = tmp_path_factory.mktemp("data12")
-    write_synthetic(root / "raw", num_classes=12, images_per_class=4, image_size=40, seed=0)
-    prepare_dataset(read_dataset("synthetic", root / "raw"), root / "raw", root / "prepared", False, 40)
-    return root / "prepared"
+    return prepare_synthetic(tmp_path_factory.mktemp("data12"), 12)
 
 
 def tcfg(select: str, **kw) -> TrainConfig:
