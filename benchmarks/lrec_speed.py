@@ -1,8 +1,10 @@
 """LREC training step, the learners fused (grouped convolutions) vs one after the other, side by side in one run.
 
-Both forms hold the same weights; each timed step is forward + loss + backward + Adam step on the same batch.
+The forms: "fused" and "loop" are the one LREC model with ``execution`` set (the loop runs each learner on its
+slices of the fused weights: what the CPU runs), "modules" is the test reference (E separate modules, same
+weights). Each timed step is forward + loss + backward + Adam step on the same batch.
 Usage: python benchmarks/lrec_speed.py [--device cpu] [--backbone resnet18] [--learners 48] [--batch-size 10]
-       [--image-size 64] [--steps 5] [--warmup-steps 1] [--amp]
+       [--image-size 64] [--steps 5] [--warmup-steps 1] [--amp] [--forms fused,loop,modules]
 CPU check: the defaults; GPU (the seed's setting): --device cuda --image-size 256 --amp
 Memory estimate: --activations [--backbone resnet50 --image-size 256 --amp] measures the bytes autograd saves for
 backward with 1 and 2 learners on this device and extrapolates to --learners, plus weights, gradients and Adam.
@@ -32,6 +34,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup-steps", type=int, default=1)
     parser.add_argument("--amp", action="store_true", help="bf16 autocast (GPU)")
     parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--forms", default="fused,loop", help="comma-separated: fused, loop, modules")
     parser.add_argument("--activations", action="store_true", help="estimate one training step's memory instead")
     return parser.parse_args()
 
@@ -59,6 +62,7 @@ def estimate_memory(args, device) -> None:
     for count in (1, 2):
         table = np.zeros((count, CLASSES), dtype=np.int64)  # the values do not change the sizes
         fused, _ = build_pair(args.backbone, False, count, table, META_CLASSES)
+        fused.execution = "fused"  # the GPU's form, whatever device measures it
         sizes[count] = (saved_bytes(fused.to(device).train(), images, args.amp), sum(
             p.numel() for p in fused.parameters()))
     learner = [sizes[2][i] - sizes[1][i] for i in range(2)]
@@ -107,13 +111,16 @@ def main() -> None:
     if args.activations:
         return estimate_memory(args, device)
     meta = assign_meta_classes(CLASSES, META_CLASSES, args.learners, 0)
-    fused, loop = build_pair(args.backbone, False, args.learners, meta, META_CLASSES)
+    fused, modules = build_pair(args.backbone, False, args.learners, meta, META_CLASSES)
     images = torch.randn(args.batch_size, 3, args.image_size, args.image_size, device=device)
     labels = torch.randint(0, CLASSES, (args.batch_size,), device=device)
     print(f"lrec_speed: {args.backbone} x {args.learners} learners, batch {args.batch_size}, {args.image_size} px, "
           f"{device}, threads {torch.get_num_threads()}, amp {args.amp}")
     seconds = {}
-    for name, model in (("fused", fused), ("loop", loop)):
+    for name in args.forms.split(","):
+        model = modules if name == "modules" else fused
+        if name != "modules":
+            fused.execution = name
         model = model.to(device).train()
         if args.channels_last:
             model = model.to(memory_format=torch.channels_last)
@@ -122,11 +129,13 @@ def main() -> None:
         for parameter in model.parameters():  # free the gradients before the other form's step
             parameter.grad = None
         peak = f", peak {torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB" if device.type == "cuda" else ""
-        print(f"  {name:5s}: {seconds[name]:.3f} s/step{peak}", flush=True)
+        print(f"  {name:7s}: {seconds[name]:.3f} s/step{peak}", flush=True)
         model.cpu()
         if device.type == "cuda":
             torch.cuda.empty_cache()
-    print(f"  ratio loop / fused: {seconds['loop'] / seconds['fused']:.2f}x")
+    for name in seconds:
+        if name != "fused" and "fused" in seconds:
+            print(f"  ratio {name} / fused: {seconds[name] / seconds['fused']:.2f}x (above 1: fused is faster)")
 
 
 if __name__ == "__main__":

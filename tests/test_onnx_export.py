@@ -110,7 +110,7 @@ def test_a_failed_check_replaces_nothing(exported, tmp_path, monkeypatch):
 def test_another_network_fails_the_check(exported):
     ws = Workspace(exported)
     model, saved = load_torch_model(ws, RUN.name)
-    _, _, transform = run_transform(saved["run"], saved["config"])
+    _, _, transform = run_transform(saved, ws.model(RUN.name))
     torch.manual_seed(5)
     other = type(model)("resnet18", "SG", 32, 3, False, False).eval()  # same architecture, other weights
     with pytest.raises(DmlbenchError, match="disagrees with PyTorch"):

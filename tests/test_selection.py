@@ -15,7 +15,7 @@ from dmlbench.data.transforms import eval_preset, train_preset
 from dmlbench.errors import DmlbenchError
 from dmlbench.identity import Experiment, make_run
 from dmlbench.methods.method import Method
-from dmlbench.models.backbones import build_trunk
+from dmlbench.models.backbones import IMAGENET, build_trunk
 from dmlbench.sections import TrainConfig
 from dmlbench.training import loop
 from dmlbench.training.optimization import Optimization
@@ -148,6 +148,9 @@ def test_best_test_selects_on_the_test_split_and_trains_on_every_class(prepared1
 def test_last_records_the_last_epoch(prepared12, tmp_path):
     saved = train(prepared12, tmp_path, "last", epochs=1)
     assert saved["training"]["select"] == "last" and saved["training"]["selected_epoch"] == 1
+    # The input normalisation the transforms used travels with the model (a query rebuilds the transform from it).
+    assert saved["training"]["normalization"] == {"mean": list(IMAGENET.mean), "std": list(IMAGENET.std),
+                                                  "scale": 1.0, "bgr": False}
 
 
 def _norm():

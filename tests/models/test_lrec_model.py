@@ -1,3 +1,4 @@
+import copy
 import math
 
 import pytest
@@ -17,9 +18,12 @@ SEED_PARAMS = {"resnet18": (529_365_376, 541_677_376, 533_797_696),
 DATASETS = ((98, 12), (11318, 512), (3997, 192))  # training classes, the seed's meta classes
 
 
-def pair(backbone, learners=3, classes=10, meta=4, seed=0):
+def pair(backbone, learners=3, classes=10, meta=4, seed=0, execution="fused"):
+    """The LREC model (run in ``execution`` form) and the reference of E separate modules, same weights."""
     torch.manual_seed(seed)
-    return build_pair(backbone, False, learners, assign_meta_classes(classes, meta, learners, seed), meta)
+    model, loop = build_pair(backbone, False, learners, assign_meta_classes(classes, meta, learners, seed), meta)
+    model.execution = execution
+    return model, loop
 
 
 def compare(fused, loop, training, dtype, atol):
@@ -34,9 +38,10 @@ def compare(fused, loop, training, dtype, atol):
     return logits, loop_logits
 
 
+@pytest.mark.parametrize("execution", ["fused", "loop"])
 @pytest.mark.parametrize("training", [True, False])
-def test_fused_equals_the_loop_float32(training):
-    fused, loop = pair("resnet18")
+def test_fused_equals_the_loop_float32(training, execution):
+    fused, loop = pair("resnet18", execution=execution)
     logits, loop_logits = compare(fused, loop, training, torch.float32, 1e-5)
     labels = torch.tensor([0, 3, 7, 9])
     meta_class_cross_entropy(logits, fused.meta_labels, labels).backward()
@@ -47,17 +52,19 @@ def test_fused_equals_the_loop_float32(training):
     torch.testing.assert_close(fused.heads.weight.grad[1], loop.heads[1].weight.grad, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("execution", ["fused", "loop"])
 @pytest.mark.parametrize("backbone", ["resnet50", "resnext50"])
-def test_fused_bottlenecks_equal_the_loop(backbone):
+def test_fused_bottlenecks_equal_the_loop(backbone, execution):
     # Eval mode in float32 to 1e-5. Training mode normalises layer4's 1x1 maps over a batch of 4 values, which
     # amplifies float32 rounding (5e-4 seen); in float64 it must agree to 1e-10: the same arithmetic.
-    fused, loop = pair(backbone, learners=2)
+    fused, loop = pair(backbone, learners=2, execution=execution)
     compare(fused, loop, False, torch.float32, 1e-5)
     compare(fused, loop, True, torch.float64, 1e-10)
 
 
-def test_training_updates_each_learners_batchnorm_statistics_as_the_loop():
-    fused, loop = pair("resnet18")
+@pytest.mark.parametrize("execution", ["fused", "loop"])
+def test_training_updates_each_learners_batchnorm_statistics_as_the_loop(execution):
+    fused, loop = pair("resnet18", execution=execution)
     fused.train(), loop.train()
     images = torch.randn(4, 3, 32, 32)
     fused(images), loop(images)
@@ -65,6 +72,41 @@ def test_training_updates_each_learners_batchnorm_statistics_as_the_loop():
     for e in range(3):
         torch.testing.assert_close(bn.running_mean[256 * e:256 * (e + 1)], loop.learners[e][1][0].bn1.running_mean,
                                    rtol=0, atol=1e-6)
+
+
+def test_the_cpu_runs_the_learners_one_by_one_and_other_devices_fused():
+    model, _ = pair("resnet18", learners=2, execution="auto")
+    assert not model.runs_fused(torch.zeros(1)) and model.runs_fused(torch.zeros(1, device="meta"))
+    model.execution = "fused"
+    assert model.runs_fused(torch.zeros(1))
+    model.execution = "loop"
+    assert not model.runs_fused(torch.zeros(1, device="meta"))
+    model.execution = "grouped"
+    with pytest.raises(ValueError, match="LREC.execution must be auto, fused or loop, got 'grouped'"):
+        model(torch.zeros(1, 3, 32, 32))
+
+
+def test_both_forms_take_the_same_training_step_on_one_state_dict():
+    # The loop form reads slices of the fused weights: after one step (forward, backward, SGD) of each form from
+    # the same start, every weight, statistic and counter agrees, and nothing else enters the state dict. (SGD,
+    # not Adam: Adam's first step is lr x sign(gradient), which float rounding flips where a gradient is ~0.)
+    fused, _ = pair("resnet18")
+    looped = copy.deepcopy(fused)
+    looped.execution = "loop"
+    images, labels = torch.randn(4, 3, 32, 32), torch.tensor([0, 3, 7, 9])
+    for model in (fused, looped):
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        _, logits, meta = model.train()(images)
+        meta_class_cross_entropy(logits, meta, labels).backward()
+        optimizer.step()
+    for (name, a), (_, b) in zip(fused.named_parameters(), looped.named_parameters()):
+        # The stem's gradient sums the learners' in another order: compare against its own scale.
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-5 * a.grad.abs().max().item(), msg=name)
+    state, looped_state = fused.state_dict(), looped.state_dict()
+    assert list(state) == list(looped_state) and not any("one_learner" in key for key in state)
+    for name in state:
+        torch.testing.assert_close(state[name], looped_state[name], rtol=0, atol=1e-5, msg=name)
+    assert looped_state["learners.2.1.bn2.num_batches_tracked"].item() == 1
 
 
 def test_one_dot_product_is_the_mean_of_the_learners_cosines():

@@ -27,7 +27,7 @@ def export_run(ws: Workspace, name: str, external_limit: int | None = None) -> d
     start = time.perf_counter()
     ws.check_run(name, onnx=False)
     model, saved = load_torch_model(ws, name)
-    method, cfg, transform = run_transform(saved["run"], saved["config"])
+    method, cfg, transform = run_transform(saved, ws.model(name))
     side = method.image_sizes(cfg)["test"]
     (ws.root / EXPORTS).mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=ws.root / EXPORTS))
@@ -35,7 +35,9 @@ def export_run(ws: Workspace, name: str, external_limit: int | None = None) -> d
         limit = {} if external_limit is None else {"external_limit": external_limit}
         external = export_onnx(model, side, staging / "model.onnx", **limit)
         check = check_export(model, OnnxEmbedder(staging / "model.onnx"), ws.prepared(saved["run"]), transform)
-        record = {"format": FORMAT, "run": saved["run"], "config": saved["config"], "side": side,
+        # "training" holds the input normalisation: a query on the ONNX network rebuilds the transform from it.
+        record = {"format": FORMAT, "run": saved["run"], "config": saved["config"], "training": saved["training"],
+                  "side": side,
                   "external_data": external, "check": check, "seconds": round(time.perf_counter() - start, 1)}
         (staging / "model.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
         _replace(staging, ws.onnx(name).parent)

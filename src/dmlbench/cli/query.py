@@ -48,7 +48,7 @@ def open_run(ws: Workspace, name: str, onnx: bool = False) -> OpenRun:
 
         def embed(dataset):
             return embed_images(model, dataset, BATCH, 0, torch.device("cpu"), "fp32", split="query")
-    _, _, transform = run_transform(record["run"], record["config"])
+    _, _, transform = run_transform(record, ws.onnx_record(name) if onnx else ws.model(name))
     return OpenRun(name, record["run"], transform, embed)
 
 

@@ -12,7 +12,7 @@ from dmlbench.config import build
 from dmlbench.errors import DmlbenchError
 from dmlbench.identity import RunPaths, prepared_dir
 from dmlbench.methods import get_method
-from dmlbench.models.backbones import backbone_entry
+from dmlbench.methods.method import recorded_normalization
 from dmlbench.retrieval.evaluation import load_embeddings
 from dmlbench.training.model_file import load_model_alone
 
@@ -86,11 +86,14 @@ def _check_owner(path: Path, run: dict, name: str) -> None:
                             f"params): rerun dvc repro for that run, or pass --run {run.get('name')}")
 
 
-def run_transform(run: dict, config: dict):
-    """(method, its config, the run's test transform) rebuilt from a model file's record."""
+def run_transform(record: dict, source: Path):
+    """(method, its config, the run's test transform) rebuilt from a model file's record, or an export's
+    (``source`` names the file): with the input normalisation the run trained with, as that file recorded it."""
+    run = record["run"]
     method = get_method(run["method"])
-    cfg = build(method.config_cls, config, run["method"])
-    return method, cfg, method.test_transform(cfg, backbone_entry(run["backbone"]).normalization)
+    cfg = build(method.config_cls, record["config"], run["method"])
+    norm = recorded_normalization(method, cfg, run["backbone"], record.get("training"), source)
+    return method, cfg, method.test_transform(cfg, norm)
 
 
 def evaluation_gallery(ws: Workspace, name: str, run: dict) -> dict:

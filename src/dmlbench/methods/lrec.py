@@ -95,11 +95,14 @@ def batch_sampler(cfg: LRECConfig, labels: list[int], seed: int) -> ShuffledBatc
     return ShuffledBatchSampler(len(labels), cfg.batch_size, seed)
 
 
-def normalization(cfg: LRECConfig, backbone_norm: Normalization, prepared: Path) -> Normalization:
+def normalization(cfg: LRECConfig, backbone_norm: Normalization, prepared: Path | Normalization) -> Normalization:
     """The input normalisation the transforms use: the backbone's, or the dataset's mean/std (the config's
-    values, else what prepare measured on the training images, ``<prepared>/image_stats.json``)."""
+    values, else what prepare measured on the training images, ``<prepared>/image_stats.json``; a query or an
+    export passes the values the trained run recorded instead of the folder)."""
     if cfg.normalization == "backbone":
         return backbone_norm
+    if isinstance(prepared, Normalization):
+        return DatasetNormalization(prepared.mean, prepared.std)
     if cfg.mean is not None:
         return DatasetNormalization(tuple(cfg.mean), tuple(cfg.std))
     path = Path(prepared) / IMAGE_STATS

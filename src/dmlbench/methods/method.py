@@ -3,6 +3,7 @@
 Adding a method is one module in ``methods/`` that builds a ``Method``, plus one line in ``METHODS``.
 """
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -29,8 +30,10 @@ class Method:
       and testing, and the largest side the transforms resize to (prepared images must be at least as large).
     - ``describe(cfg) -> str``: the variant label of tables and run names (CGD's "SG").
     - ``features``: what evaluate ranks: "dense" (cosine) and/or "binary" (Hamming on the signs).
-    - ``normalization(cfg, backbone_normalization, prepared_dir) -> Normalization`` (optional): the input
-      normalisation the transforms get instead of the backbone's (LREC: the dataset's mean/std).
+    - ``normalization(cfg, backbone_normalization, source) -> Normalization`` (optional): the input
+      normalisation the transforms get instead of the backbone's (LREC: the dataset's mean/std). ``source`` is
+      the prepared folder (train, embed) or the ``Normalization`` a trained run recorded in its model file
+      (``dmlbench query`` and ``export``, which rebuild a run from that file alone).
     """
 
     name: str
@@ -48,10 +51,38 @@ class Method:
     normalization: Callable[..., Any] | None = None
 
 
-def input_normalization(method: Method, cfg, backbone: str, prepared: Path):
+def input_normalization(method: Method, cfg, backbone: str, prepared: Path | Any):
     """The normalisation a run's transforms use: the backbone's, unless the method picks its own (LREC's dataset
     mean/std, read from the prepared folder)."""
     from dmlbench.models.backbones import backbone_entry
 
     norm = backbone_entry(backbone).normalization
     return method.normalization(cfg, norm, prepared) if method.normalization is not None else norm
+
+
+def normalization_record(norm) -> dict:
+    """The model file's record of a normalisation (plain lists and numbers)."""
+    return {"mean": list(norm.mean), "std": list(norm.std), "scale": norm.scale, "bgr": norm.bgr}
+
+
+def recorded_normalization(method: Method, cfg, backbone: str, facts: dict, source: Path):
+    """The normalisation a trained run used, from the training facts of its model file ``source`` (a record
+    read as untrusted): what a query or an export must feed the network to get the run's embeddings."""
+    from dmlbench.errors import DmlbenchError
+    from dmlbench.models.backbones import Normalization
+
+    record = facts.get("normalization") if isinstance(facts, dict) else None
+    if record is None and method.normalization is None:  # a file from before the record: the backbone's
+        return input_normalization(method, cfg, backbone, source)
+    try:
+        norm = Normalization(tuple(float(v) for v in record["mean"]), tuple(float(v) for v in record["std"]),
+                             float(record["scale"]), record["bgr"])
+        numbers = (*norm.mean, *norm.std, norm.scale)
+        valid = (len(norm.mean) == len(norm.std) == 3 and isinstance(norm.bgr, bool)
+                 and all(math.isfinite(v) for v in numbers) and min(*norm.std, norm.scale) > 0)
+    except (KeyError, TypeError, ValueError):
+        valid = False
+    if not valid:
+        raise DmlbenchError(f"model file {source} records no valid input normalisation (written before it was "
+                            f"recorded, or damaged): rerun dvc repro train for that run")
+    return norm if method.normalization is None else input_normalization(method, cfg, backbone, norm)

@@ -1,5 +1,9 @@
 """The LREC network: a shared ResNet stem, then per learner its own layer2-4, global average pooling and
-Linear(C -> meta classes); the learners run fused (``models/lrec_fused.py``) or one after the other."""
+Linear(C -> meta classes); the learners run fused (``models/lrec_fused.py``) or one after the other.
+
+Which form runs: fused on a GPU, where one grouped convolution replaces E small kernel launches; one by one on
+the CPU, where ``benchmarks/lrec_speed.py`` measured the fused form 4.6x slower at the seed's 48 learners. Both
+read the same weights, so the state dict, the model file and the parameter count do not depend on the device."""
 
 import copy
 import math
@@ -10,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dmlbench.models.backbones import backbone_channels, build_backbone, require_resnet
-from dmlbench.models.lrec_fused import LinearStack, fuse_learners
+from dmlbench.models.lrec_fused import LinearStack, fuse_learners, run_one_by_one, single_learner
 
 # In Sequential(layer2, layer3, layer4): the convolutions of layer2's first block read the shared stem's output.
 SHARED_INPUT = {"0.0.conv1", "0.0.downsample.0"}
@@ -55,16 +59,30 @@ class LREC(nn.Module):
         self.ensemble_size = len(learners)
         self.stem = stem
         self.learners = fuse_learners(learners, SHARED_INPUT)
+        self.execution = "auto"  # "fused", "loop", or auto: loop on the CPU, fused elsewhere (GPU; meta for counting)
+        # A plain attribute, not a submodule: it holds no weights and must stay out of the state dict.
+        self.__dict__["_one_learner"] = single_learner(learners[0])
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.heads = LinearStack.from_linears(heads)
         self.register_buffer("meta_labels", torch.as_tensor(meta_labels, dtype=torch.long, device="cpu")
                              .to(self.heads.weight.device))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        maps = self.learners(self.stem(x))  # (B, E x C, h, w)
-        pooled = torch.flatten(self.pool(maps), 1).view(x.shape[0], self.ensemble_size, -1)
+        shared = self.stem(x)
+        if self.runs_fused(shared):
+            maps = self.learners(shared)  # (B, E x C, h, w)
+            pooled = torch.flatten(self.pool(maps), 1).view(x.shape[0], self.ensemble_size, -1)
+        else:
+            maps = run_one_by_one(self.learners, self.__dict__["_one_learner"], self.ensemble_size, shared)
+            pooled = torch.stack([torch.flatten(self.pool(m), 1) for m in maps], dim=1)  # (B, E, C)
         logits = self.heads(pooled)
         return ensemble_embedding(logits), logits, self.meta_labels
+
+    def runs_fused(self, x: torch.Tensor) -> bool:
+        """Whether forward runs the fused form for input ``x`` (see ``execution``)."""
+        if self.execution not in ("auto", "fused", "loop"):
+            raise ValueError(f"LREC.execution must be auto, fused or loop, got {self.execution!r}")
+        return self.execution == "fused" or (self.execution == "auto" and x.device.type != "cpu")
 
     def readable_record(self, classes: list[int]) -> dict:
         """The meta-class assignment for a person: per learner, one line of the meta classes of ``classes`` (the

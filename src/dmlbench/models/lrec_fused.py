@@ -11,6 +11,7 @@ import copy
 
 import torch
 from torch import nn
+from torch.func import functional_call
 
 
 class LinearStack(nn.Module):
@@ -87,3 +88,25 @@ def fuse_learners(learners: list[nn.Module], shared_input: set[str]) -> nn.Modul
 def _replace(root: nn.Module, name: str, module: nn.Module) -> None:
     parent, _, child = name.rpartition(".")
     setattr(root.get_submodule(parent) if parent else root, child, module)
+
+
+def single_learner(learner: nn.Module) -> nn.Module:
+    """A weightless (meta device) copy of one learner: the structure ``run_one_by_one`` fills with slices."""
+    return copy.deepcopy(learner).to("meta")
+
+
+def run_one_by_one(fused: nn.Module, template: nn.Module, count: int, x: torch.Tensor) -> list[torch.Tensor]:
+    """What ``fused`` computes, learner by learner: each learner's output from its own slices of the fused
+    weights and statistics (the layout above), run through ``template``. Training-mode BatchNorm updates the
+    fused running statistics in place, and ``num_batches_tracked`` once per call, as the fused form does."""
+    template.train(fused.training)
+    # One split per tensor (not a slice per learner): backward then joins the E gradients with one concatenation.
+    parts = {name: tensor.chunk(count) for name, tensor in (*fused.named_parameters(), *fused.named_buffers())
+             if tensor.dim() > 0}
+    counters = dict(named for named in fused.named_buffers() if named[1].dim() == 0)
+    outputs = []
+    for e in range(count):
+        tensors = {name: chunks[e] for name, chunks in parts.items()}
+        tensors.update(counters if e == 0 else {name: t.clone() for name, t in counters.items()})
+        outputs.append(functional_call(template, tensors, (x,)))
+    return outputs

@@ -127,20 +127,17 @@ def count_flops(model: nn.Module, image_size: int = 224, convention: str = "seed
 
     if convention not in CONVENTIONS:
         raise ValueError(f"convention must be one of {', '.join(CONVENTIONS)}, got {convention!r}")
-    # thop leaves buffers behind: never touch the caller's model. A meta-device model (no values) stays there.
-    device = "meta" if _on_meta(model) else "cpu"
-    probe = copy.deepcopy(model).to(device).eval()
+    # thop leaves buffers behind: never touch the caller's model. Counting needs shapes only, so the copy lives on
+    # the meta device: nothing is allocated, and a model that picks its form by device (LREC runs its learners
+    # one by one on the CPU) counts the form it runs on an accelerator, as the complexity stage does.
+    probe = copy.deepcopy(model).to("meta").eval()
     counter = _SeedCounter() if convention != "thop" else None
-    inputs = (torch.randn(1, 3, image_size, image_size, device=device),)
+    inputs = (torch.randn(1, 3, image_size, image_size, device="meta"),)
     custom_ops = counter.custom_ops() if counter else {LinearStack: _linear_stack_thop}
     macs, _ = profile(probe, inputs=inputs, custom_ops=custom_ops, verbose=False)
     if convention == "seed":
         return counter.float32_total(probe)
     return int(round(macs))
-
-
-def _on_meta(model: nn.Module) -> bool:
-    return any(p.is_meta for p in model.parameters())
 
 
 def format_count(n: float) -> str:

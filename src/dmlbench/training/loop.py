@@ -20,7 +20,7 @@ from dmlbench.errors import DmlbenchError
 from dmlbench.identity import Run
 from dmlbench.methods import Method
 from dmlbench.provenance import PROVENANCE_FILE, provenance
-from dmlbench.methods.method import input_normalization
+from dmlbench.methods.method import input_normalization, normalization_record
 from dmlbench.sections import TrainConfig
 from dmlbench.training.checkpoint import Progress, fingerprint, load_checkpoint, save_checkpoint, set_rng_state
 from dmlbench.training.distributed import Distributed, cleanup, device_for, init_distributed, sum_over_ranks
@@ -183,7 +183,7 @@ def _train(run, method, cfg, tcfg, prepared, model_path, live_dir, checkpoint_pa
         facts = {"precision": precision, "pretrained": tcfg.pretrained, "deterministic": tcfg.deterministic,
                  "world_size": where.world_size, **optimization.schedule(cfg.epochs),
                  **(selector.facts() if selector is not None else {"select": "last", "selected_epoch": epochs}),
-                 "trained_epochs": progress.epoch}
+                 "trained_epochs": progress.epoch, "normalization": normalization_record(norm)}
         save_model(model_path, run, cfg, classes, facts, model.to(memory_format=torch.contiguous_format))
         # Beside the model, not in it: the wall time differs between identical runs, the weights must not.
         atomic.write_json(model_path.parent / PROVENANCE_FILE,
