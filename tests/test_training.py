@@ -9,6 +9,7 @@ from dmlbench.identity import Experiment, make_run
 from dmlbench.sections import TrainConfig
 from dmlbench.methods import get_method
 from dmlbench.methods.cgd import CGDConfig
+from dmlbench.training import loop
 from dmlbench.training.loop import train
 
 EXP = Experiment("cgd", "resnet18", "synthetic", "uncropped", 0)
@@ -61,10 +62,19 @@ def test_finished_checkpoint_is_reused_and_changed_params_start_fresh(prepared, 
     assert all(torch.equal(first[k], v) for k, v in weights(tmp_path / "model.pt").items())
     other = dataclasses.replace(CFG, lr=5e-4)
     run(prepared, tmp_path, cfg=other)
-    assert "comes from other params; starting fresh" in capsys.readouterr().out
+    assert "comes from other params or code; starting fresh" in capsys.readouterr().out
     run(prepared, tmp_path / "fresh", cfg=other)
     fresh = weights(tmp_path / "fresh/model.pt")
     assert all(torch.equal(fresh[k], v) for k, v in weights(tmp_path / "model.pt").items())
+
+
+def test_a_checkpoint_from_other_code_is_not_resumed(prepared, tmp_path, capsys, monkeypatch):
+    # DVC reruns train when the code changes; a finished checkpoint must not hand back the old code's weights.
+    run(prepared, tmp_path)
+    assert "starting fresh" not in capsys.readouterr().out
+    monkeypatch.setattr(loop, "code_digest", lambda: "another-code")
+    run(prepared, tmp_path)
+    assert "comes from other params or code; starting fresh" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])  # fp16: the loss scaler must not hide a NaN loss

@@ -4,9 +4,11 @@ The train stage writes it beside the model (``provenance.json``); evaluate copie
 kept out of the model file so that the model's bytes depend on the training alone (resume tests compare them).
 """
 
+import hashlib
 import importlib.metadata
 import platform
 import subprocess
+from pathlib import Path
 
 import torch
 
@@ -42,6 +44,16 @@ def git_commit() -> str | None:
     return commit + ("+dirty" if dirty else "")
 
 
+def code_digest() -> str:
+    """A hash of the dmlbench package's Python sources (relative paths and bytes): the code a run trained with,
+    known outside git too. The checkpoint's key holds it, so a checkpoint from other code is never resumed."""
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
 def provenance(device: torch.device, world_size: int, precision: str, deterministic: bool,
                train_seconds: float) -> dict:
     """The record of one training run (what the tables' provenance column and README notes draw on)."""
@@ -52,8 +64,8 @@ def provenance(device: torch.device, world_size: int, precision: str, determinis
         "cuda": torch.version.cuda if cuda else None,
         "cudnn": torch.backends.cudnn.version() if cuda else None,
         "python": platform.python_version(), "dmlbench": importlib.metadata.version("dmlbench"),
-        "git_commit": git_commit(), "precision": precision, "deterministic": deterministic,
-        "train_seconds": round(train_seconds, 1),
+        "git_commit": git_commit(), "code_digest": code_digest(), "precision": precision,
+        "deterministic": deterministic, "train_seconds": round(train_seconds, 1),
     }
 
 

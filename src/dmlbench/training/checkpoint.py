@@ -70,6 +70,6 @@ def load_checkpoint(path: Path, key: str) -> dict | None:
         print(f"train: ignoring unreadable checkpoint {path} ({type(exc).__name__}); starting fresh")
         return None
     if saved.get("fingerprint") != key:
-        print(f"train: checkpoint {path} comes from other params; starting fresh")
+        print(f"train: checkpoint {path} comes from other params or code; starting fresh")
         return None
     return saved

@@ -19,7 +19,7 @@ from dmlbench.data.sampler import SeededBatches
 from dmlbench.errors import DmlbenchError
 from dmlbench.identity import Run
 from dmlbench.methods import Method
-from dmlbench.provenance import PROVENANCE_FILE, provenance
+from dmlbench.provenance import PROVENANCE_FILE, code_digest, provenance
 from dmlbench.methods.method import input_normalization, normalization_record
 from dmlbench.sections import TrainConfig
 from dmlbench.training.checkpoint import Progress, fingerprint, load_checkpoint, save_checkpoint, set_rng_state
@@ -102,9 +102,10 @@ def run_key(run: Run, cfg, tcfg: TrainConfig, rows: list, precision: str) -> str
     """Fingerprint of what shapes the weights: a checkpoint with another key is never resumed.
 
     The resolved precision is part of the recipe; the device, memory format and compilation only pick kernels.
+    The code is too: after a code change DVC reruns train, which must then train, not resume a finished run.
     """
     data = hashlib.sha256(repr(rows).encode()).hexdigest()
-    return fingerprint({"format": CHECKPOINT_FORMAT, "run": run.record(),
+    return fingerprint({"format": CHECKPOINT_FORMAT, "code": code_digest(), "run": run.record(),
                         "method": dataclasses.asdict(cfg), "data": data, "pretrained": tcfg.pretrained,
                         "deterministic": tcfg.deterministic, "precision": precision, "select": tcfg.select,
                         "val_fraction": tcfg.val_fraction if tcfg.select == "best_val" else None})
