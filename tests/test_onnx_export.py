@@ -121,3 +121,25 @@ def test_export_of_a_missing_run_is_one_line(exported, capsys):
     assert main(["export", "--run", "nope", "--root", str(exported)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no such run 'nope'" in err
+
+
+def test_lrec_exports_its_fused_form_and_matches_the_cpus_loop(tmp_path):
+    # On the CPU LREC runs its learners one by one (functional calls, which cannot be traced); the export
+    # traces the fused form: one convolution per layer, not one per learner, with the same embeddings.
+    import onnx
+
+    from dmlbench.export_onnx import export_onnx
+    from dmlbench.models.lrec import build_pair
+    from dmlbench.models.meta_classes import assign_meta_classes
+
+    torch.manual_seed(0)
+    model, _ = build_pair("resnet18", False, 3, assign_meta_classes(10, 4, 3, 0), 4)
+    model.eval()
+    images = torch.randn(2, 3, 32, 32)
+    assert not model.runs_fused(images)
+    export_onnx(model, 32, tmp_path / "lrec.onnx")
+    convs = sum(node.op_type == "Conv" for node in onnx.load(str(tmp_path / "lrec.onnx")).graph.node)
+    assert convs == sum(isinstance(m, torch.nn.Conv2d) for m in model.modules()) == 20  # ResNet-18's 20
+    onnx_embeddings = OnnxEmbedder(tmp_path / "lrec.onnx").session.run(None, {"images": images.numpy()})[0]
+    torch.testing.assert_close(torch.nn.functional.normalize(torch.from_numpy(onnx_embeddings), dim=1),
+                               model(images)[0].detach(), rtol=0, atol=1e-5)

@@ -82,6 +82,8 @@ class LREC(nn.Module):
         """Whether forward runs the fused form for input ``x`` (see ``execution``)."""
         if self.execution not in ("auto", "fused", "loop"):
             raise ValueError(f"LREC.execution must be auto, fused or loop, got {self.execution!r}")
+        if self.execution == "auto" and (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()):
+            return True  # an exported graph has one form: the fused one (the loop's functional calls cannot trace)
         return self.execution == "fused" or (self.execution == "auto" and x.device.type != "cpu")
 
     def readable_record(self, classes: list[int]) -> dict:
