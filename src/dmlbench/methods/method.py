@@ -51,13 +51,13 @@ class Method:
     normalization: Callable[..., Any] | None = None
 
 
-def input_normalization(method: Method, cfg, backbone: str, prepared: Path | Any):
+def input_normalization(method: Method, cfg, backbone: str, source):
     """The normalisation a run's transforms use: the backbone's, unless the method picks its own (LREC's dataset
-    mean/std, read from the prepared folder)."""
+    mean/std, from ``source``: the prepared folder, or a normalisation the run recorded)."""
     from dmlbench.models.backbones import backbone_entry
 
     norm = backbone_entry(backbone).normalization
-    return method.normalization(cfg, norm, prepared) if method.normalization is not None else norm
+    return method.normalization(cfg, norm, source) if method.normalization is not None else norm
 
 
 def normalization_record(norm) -> dict:
@@ -69,11 +69,11 @@ def recorded_normalization(method: Method, cfg, backbone: str, facts: dict, sour
     """The normalisation a trained run used, from the training facts of its model file ``source`` (a record
     read as untrusted): what a query or an export must feed the network to get the run's embeddings."""
     from dmlbench.errors import DmlbenchError
-    from dmlbench.models.backbones import Normalization
+    from dmlbench.models.backbones import Normalization, backbone_entry
 
     record = facts.get("normalization") if isinstance(facts, dict) else None
     if record is None and method.normalization is None:  # a file from before the record: the backbone's
-        return input_normalization(method, cfg, backbone, source)
+        return backbone_entry(backbone).normalization
     try:
         norm = Normalization(tuple(float(v) for v in record["mean"]), tuple(float(v) for v in record["std"]),
                              float(record["scale"]), record["bgr"])

@@ -73,7 +73,7 @@ class LREC(nn.Module):
             maps = self.learners(shared)  # (B, E x C, h, w)
             pooled = torch.flatten(self.pool(maps), 1).view(x.shape[0], self.ensemble_size, -1)
         else:
-            maps = run_one_by_one(self.learners, self.__dict__["_one_learner"], self.ensemble_size, shared)
+            maps = run_one_by_one(self.learners, self._one_learner, self.ensemble_size, shared)
             pooled = torch.stack([torch.flatten(self.pool(m), 1) for m in maps], dim=1)  # (B, E, C)
         logits = self.heads(pooled)
         return ensemble_embedding(logits), logits, self.meta_labels
