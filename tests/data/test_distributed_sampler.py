@@ -66,6 +66,16 @@ def test_offset_len_and_epochs_follow_the_single_sampler():
     assert epoch_batches(sampler, 1) == epoch_batches(sampler, 1)
 
 
+def test_for_rank_keeps_a_set_epoch_length():
+    single = PxKSampler(UNEVEN, 4, 3, seed=1, num_batches=9)
+    ranks = [single.for_rank(r, 2) for r in range(2)]
+    for epoch in range(2):
+        expected = epoch_batches(single, epoch)
+        parts = [epoch_batches(s, epoch) for s in ranks]
+        assert all(len(s) == len(p) == 9 for s, p in zip(ranks, parts))
+        assert [a + b for a, b in zip(*parts)] == expected  # the slices rejoin the single process's batches
+
+
 def test_one_process_is_the_single_sampler():
     single = PxKSampler(UNEVEN, 4, 3, seed=0)
     alone = DistributedPxKSampler(UNEVEN, 4, 3, seed=0, rank=0, world_size=1)

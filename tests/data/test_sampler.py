@@ -93,6 +93,26 @@ def test_len_defaults_to_images_over_batch_size():
     assert len(sampler) == 48 // 12 == 4 == len(batches(sampler))
 
 
+def test_num_batches_sets_the_epoch_length_beyond_images_over_batch_size():
+    # CGD-TF's seed sets its epoch by its largest class, not by images // batch size: 10 batches of 12 from 48.
+    default = PxKSampler(LABELS, classes_per_batch=3, images_per_class=4, seed=2)
+    longer = PxKSampler(LABELS, classes_per_batch=3, images_per_class=4, seed=2, num_batches=10)
+    shorter = PxKSampler(LABELS, classes_per_batch=3, images_per_class=4, seed=2, num_batches=1)
+    for epoch in range(3):
+        got = batches(longer, epoch)
+        assert len(longer) == len(got) == 10
+        assert all(len(b) == 12 and len(set(b)) == 12 for b in got)
+        # The batches are drawn one after another from one (seed, epoch) stream: the length only cuts it.
+        assert got[:4] == batches(default, epoch)
+        assert batches(shorter, epoch) == got[:1]
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True, "4"])
+def test_num_batches_must_be_a_positive_integer(bad):
+    with pytest.raises(DmlbenchError, match=rf"an epoch of {bad!r} batches is impossible: give num_batches"):
+        PxKSampler(LABELS, 3, 4, seed=0, num_batches=bad)
+
+
 def test_drives_a_dataloader():
     dataset = TensorDataset(torch.arange(len(LABELS)), torch.tensor(LABELS))
     sampler = PxKSampler(LABELS, classes_per_batch=2, images_per_class=3, seed=0)

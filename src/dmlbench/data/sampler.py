@@ -40,15 +40,20 @@ class PxKSampler(Sampler[list[int]]):
     offset = 0
 
     def __init__(self, labels: Sequence[int], classes_per_batch: int, images_per_class: int, seed: int,
-                 require_pairs: bool = False):
-        """``require_pairs``: refuse data where batch-hard mining finds no positive pair (triplet losses)."""
+                 require_pairs: bool = False, num_batches: int | None = None):
+        """``require_pairs``: refuse data where batch-hard mining finds no positive pair (triplet losses).
+        ``num_batches``: the epoch's length in batches (None: training images // batch size)."""
         self.labels = list(labels)
         self.by_class = indices_by_class(labels)
         self.p, self.k, self.seed, self.epoch = classes_per_batch, images_per_class, seed, 0
         self.require_pairs = require_pairs
         self.batch_size = classes_per_batch * images_per_class
         _validate(self.by_class, len(labels), classes_per_batch, images_per_class, require_pairs)
-        self.num_batches = len(labels) // self.batch_size
+        if num_batches is not None and (isinstance(num_batches, bool) or not isinstance(num_batches, int)
+                                        or num_batches < 1):
+            raise DmlbenchError(f"an epoch of {num_batches!r} batches is impossible: give num_batches as an "
+                                f"integer >= 1 (or None for training images // batch size)")
+        self.num_batches = len(labels) // self.batch_size if num_batches is None else num_batches
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch whose batches ``__iter__`` yields (like DistributedSampler)."""
@@ -58,7 +63,8 @@ class PxKSampler(Sampler[list[int]]):
         """The same batches split over ``world_size`` processes: this one's share (itself in one process)."""
         if world_size == 1:
             return self
-        return DistributedPxKSampler(self.labels, self.p, self.k, self.seed, rank, world_size, self.require_pairs)
+        return DistributedPxKSampler(self.labels, self.p, self.k, self.seed, rank, world_size, self.require_pairs,
+                                     num_batches=self.num_batches)
 
     def __len__(self) -> int:
         return self.num_batches
@@ -81,9 +87,9 @@ class DistributedPxKSampler(PxKSampler):
     """
 
     def __init__(self, labels: Sequence[int], classes_per_batch: int, images_per_class: int, seed: int,
-                 rank: int, world_size: int, require_pairs: bool = False):
+                 rank: int, world_size: int, require_pairs: bool = False, num_batches: int | None = None):
         _validate_ranks(classes_per_batch, rank, world_size, "classes_per_batch")
-        super().__init__(labels, classes_per_batch, images_per_class, seed, require_pairs)
+        super().__init__(labels, classes_per_batch, images_per_class, seed, require_pairs, num_batches)
         self.rank, self.world_size = rank, world_size
         self.per_rank = self.batch_size // world_size
         self.offset = rank * self.per_rank  # position of this rank's first index in the global batch
