@@ -2,9 +2,10 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import pytest
 
-from dmlbench.config import build, load_params, plain, section
+from dmlbench.config import SEED_RANGE, build, load_params, plain, section
 from dmlbench.errors import DmlbenchError
 from committed import committed_params
 from dmlbench.sections import EvaluateConfig, PrepareConfig
@@ -137,11 +138,36 @@ def test_non_numbers_and_non_finite_floats_are_refused(value, message):
     ({"normsoftmx": {}}, "unknown top-level key 'normsoftmx' (did you mean 'normsoftmax'?)"),
     ({"zzz": 1}, "unknown top-level key 'zzz' (allowed: backbone, cgd, "),
     ({"recipe": "my recipe"}, "recipe must be a name of letters, digits"),
-    ({"seed": -3}, "seed must be >= 0 (numpy seeds are unsigned), got -3"),
+    ({"seed": -3}, "params.yaml: seed must be in [0, 4294967295] (numpy's seed range), got -3"),
+    ({"seed": 2**63}, "params.yaml: seed must be in [0, 4294967295] (numpy's seed range), got 9223372036854775808"),
+    ({"seed": 2**32}, "params.yaml: seed must be in [0, 4294967295] (numpy's seed range), got 4294967296"),
 ])
 def test_whole_file_check_refuses_typos_and_bad_identity(change, message):
     with pytest.raises(DmlbenchError, match=re.escape(message)):
         check_params({**committed_params(), **change})
+
+
+@pytest.mark.parametrize("value", [-1, 2**32, 9223372036854775808])
+def test_synthetic_seed_outside_numpys_range_is_named(value):
+    params = committed_params()
+    params["synthetic"]["seed"] = value
+    with pytest.raises(DmlbenchError) as err:
+        check_params(params)
+    assert str(err.value) == f"params.yaml: synthetic.seed must be in [0, 4294967295] (numpy's seed range), got {value}"
+
+
+def test_the_seed_range_is_what_numpy_accepts():
+    """Both ends of SEED_RANGE seed numpy's global generator, and one past the top does not (why the range is)."""
+    low, high = SEED_RANGE
+    state = np.random.get_state()
+    try:
+        for seed in (low, high):
+            np.random.seed(seed)
+        with pytest.raises(ValueError):
+            np.random.seed(high + 1)
+    finally:
+        np.random.set_state(state)
+    assert experiment({**committed_params(), "seed": high}).seed == high
 
 
 def test_a_missing_top_level_key_is_named():

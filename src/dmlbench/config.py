@@ -133,6 +133,16 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     return value
 
 
+# np.random.seed takes an unsigned 32-bit seed (training seeds numpy globally); one range for every seed param.
+SEED_RANGE = (0, 2**32 - 1)
+
+
+def check_seed(value: int, where: str) -> None:
+    """One error line unless ``value`` lies in SEED_RANGE (a larger seed is a traceback inside numpy)."""
+    low, high = SEED_RANGE
+    require(low <= value <= high, f"{where} must be in [{low}, {high}] (numpy's seed range), got {value}")
+
+
 def require(ok: bool, message: str) -> None:
     """Raise a params error with ``message`` unless ``ok`` (for __post_init__ range checks)."""
     if not ok:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from dmlbench.config import plain, require
+from dmlbench.config import check_seed, plain, require
 
 # Params outside the method's section that shape the weights: part of the digest, hence listed by every stage
 # that computes a run name (tests/test_dvc_yaml.py checks dvc.yaml against this tuple).
@@ -38,7 +38,7 @@ class Experiment:
     recipe: str = "demo"  # a label: demo, seed (the seeds' settings) or a name of the user's own
 
     def __post_init__(self) -> None:
-        require(self.seed >= 0, f"seed must be >= 0 (numpy seeds are unsigned), got {self.seed}")
+        check_seed(self.seed, "seed")
         require(bool(NAME_PART.fullmatch(self.recipe)),
                 f"recipe must be a name of letters, digits, '_', '.', '+' (it is part of file names), got "
                 f"{self.recipe!r}")

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from dmlbench.config import build, require
+from dmlbench.config import build, check_seed, require
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ class SyntheticConfig:
         require(self.num_classes >= 4, f"synthetic.num_classes must be >= 4, got {self.num_classes}")
         require(self.images_per_class >= 2, f"synthetic.images_per_class must be >= 2, got {self.images_per_class}")
         require(self.image_size >= 32, f"synthetic.image_size must be >= 32, got {self.image_size}")
+        check_seed(self.seed, "synthetic.seed")
 
 
 @dataclass(frozen=True)
