@@ -7,7 +7,8 @@ from dmlbench.config import section
 from dmlbench.errors import DmlbenchError
 from dmlbench.identity import COMPLEXITY_DIR, RUNS_DIR
 from dmlbench.sections import TablesConfig
-from dmlbench.reporting.tables import load_json_dir, load_published, render_tables, replace_block
+from dmlbench.reporting.run_checks import load_checked_complexity, load_checked_runs
+from dmlbench.reporting.tables import load_published, render_tables, replace_block
 
 
 def main(params: dict) -> None:
@@ -15,7 +16,8 @@ def main(params: dict) -> None:
     readme = Path(cfg.readme)
     if not readme.is_file():
         raise DmlbenchError(f"{readme} not found: set tables.readme to the file that holds the table markers")
-    block = render_tables(load_json_dir(RUNS_DIR), load_json_dir(COMPLEXITY_DIR),
+    # Checked before anything is rendered: a NaN or a recall of 5.0 stops here with the file and key named.
+    block = render_tables(load_checked_runs(RUNS_DIR), load_checked_complexity(COMPLEXITY_DIR),
                           load_published(Path("benchmarks/published")))
     text = readme.read_text(encoding="utf-8")
     updated = replace_block(text, block, str(readme))

@@ -1,6 +1,8 @@
 """Every stage script, run on a corrupted copy of each file it reads, ends with one `dmlbench: error:` line (exit
 status 2), never a traceback; the stage's earlier outputs stay. (prepare's own inputs: tests/data.)"""
 
+import json
+import math
 import shutil
 import subprocess
 import sys
@@ -51,6 +53,32 @@ def text(content: str):
     return lambda path: path.write_text(content)
 
 
+def json_key(key: str, value):
+    """Set ``key`` (dotted) of a JSON file to ``value`` (NaN written as JSON's NaN, as a hand edit would)."""
+    def corrupt(path: Path) -> None:
+        record = json.loads(path.read_text())
+        *parents, last = key.split(".")
+        target = record
+        for part in parents:
+            target = target[int(part)] if isinstance(target, list) else target[part]
+        target[last] = value
+        path.write_text(json.dumps(record))
+    return corrupt
+
+
+def yaml_key(key: str, value):
+    """Set ``key`` (dotted) of params.yaml to ``value``."""
+    def corrupt(path: Path) -> None:
+        params = yaml.safe_load(path.read_text())
+        *parents, last = key.split(".")
+        target = params
+        for part in parents:
+            target = target[part]
+        target[last] = value
+        path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return corrupt
+
+
 def first_test_image(root: Path) -> Path:
     return PREPARED / (root / PREPARED / "test.csv").read_text().splitlines()[1].split(",")[0]
 
@@ -70,6 +98,20 @@ CASES = {  # id: (stage, workspace -> file to corrupt, corruption, words of the 
     "complexity-manifest": ("complexity", lambda r: PREPARED / "train.csv", text("\x00\x01garbage"), "manifest"),
     "metrics-json": ("tables", lambda r: run_paths().metrics, text("{not json"), "metrics"),
     "readme-markers": ("tables", lambda r: "README.md", text("no markers here\n"), "needs exactly one"),
+    "metrics-recall-nan": ("tables", lambda r: run_paths().metrics, json_key("metrics.recall@1", math.nan),
+                           "metrics.recall@1 is nan, not a number in [0, 1]"),
+    "metrics-recall-5": ("tables", lambda r: run_paths().metrics, json_key("metrics.recall@1", 5.0),
+                         "metrics.recall@1 is 5.0, not a number in [0, 1]"),
+    "metrics-train-seconds": ("tables", lambda r: run_paths().metrics, json_key("provenance.train_seconds", -1),
+                              "provenance.train_seconds is -1, not a number of seconds >= 0"),
+    "complexity-macs-nan": ("tables", lambda r: "metrics/complexity/cgd.json",
+                            json_key("grid", [{"backbone": "resnet50", "dataset": "car", "params": 26858658,
+                                               "macs_seed": math.nan, "macs_thop": 10678398976}]),
+                            "cgd.json: grid[0].macs_seed is nan, not an integer >= 0"),
+    "seed-beyond-numpy": ("check", lambda r: "params.yaml", yaml_key("seed", 2**63),
+                          "seed must be in [0, 4294967295] (numpy's seed range), got 9223372036854775808"),
+    "synthetic-seed-negative": ("check", lambda r: "params.yaml", yaml_key("synthetic.seed", -1),
+                                "synthetic.seed must be in [0, 4294967295] (numpy's seed range), got -1"),
 }
 
 
@@ -80,6 +122,7 @@ def test_stage_on_a_corrupted_file_is_one_line(workspace, case):
     path = workspace / target(workspace)
     saved = path.read_bytes()
     outputs = {p: p.read_bytes() for p in (workspace / "metrics").rglob("*.json")}
+    outputs[workspace / "README.md"] = (workspace / "README.md").read_bytes()
     try:
         corrupt(path)
         result = run_stage(workspace, stage)
@@ -88,4 +131,4 @@ def test_stage_on_a_corrupted_file_is_one_line(workspace, case):
     errors = [line for line in result.stderr.splitlines() if line.startswith("dmlbench: error:")]
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert len(errors) == 1 and words in errors[0], result.stderr
-    assert {p: p.read_bytes() for p in (workspace / "metrics").rglob("*.json")} == outputs
+    assert {p: p.read_bytes() for p in [*(workspace / "metrics").rglob("*.json"), workspace / "README.md"]} == outputs
