@@ -19,7 +19,7 @@ from dmlbench.models.backbones import IMAGENET, build_trunk
 from dmlbench.sections import TrainConfig
 from dmlbench.training import loop
 from dmlbench.training.optimization import Optimization
-from dmlbench.training.selection import Selector, split_validation
+from dmlbench.training.selection import HeldOut, Selector, held_out_classes, split_validation
 
 
 @dataclass(frozen=True)
@@ -59,15 +59,16 @@ def prepared12(tmp_path_factory) -> Path:
     return prepare_synthetic(tmp_path_factory.mktemp("data12"), 12)
 
 
-def tcfg(select: str, **kw) -> TrainConfig:
+def tcfg(select: str, val_fraction: float = 0.34, **kw) -> TrainConfig:
     return TrainConfig(device="cpu", workers=0, pretrained=False, deterministic=False, checkpoint_every_steps=1,
-                       select=select, val_fraction=0.34, **kw)
+                       select=select, val_fraction=val_fraction, **kw)
 
 
-def train(prepared: Path, out: Path, select: str, epochs: int = 3) -> dict:
+def train(prepared: Path, out: Path, select: str, epochs: int = 3, val_fraction: float = 0.34) -> dict:
     cfg = Toy(epochs=epochs)
     run = make_run(Experiment("toy", "resnet18", "synthetic", "uncropped", 0), "toy", cfg, {})
-    loop.train(run, TOY, cfg, tcfg(select), prepared, out / "model.pt", out / "live", out / "checkpoint.pt")
+    loop.train(run, TOY, cfg, tcfg(select, val_fraction), prepared, out / "model.pt", out / "live",
+               out / "checkpoint.pt")
     return torch.load(out / "model.pt", weights_only=True)
 
 
@@ -81,15 +82,61 @@ def scripted(scores: list[float]):
 
 def test_held_out_classes_are_seeded_disjoint_and_counted():
     rows = [(f"{c}/{i}.jpg", c) for c in range(10) for i in range(3)]
-    train_rows, val_rows = split_validation(rows, 0.2, seed=3)
+    train_rows, val_rows, held = split_validation(rows, 0.2, seed=3)
     val_classes = {label for _, label in val_rows}
     assert len(val_classes) == 2 and not val_classes & {label for _, label in train_rows}
+    assert held == HeldOut(tuple(sorted(val_classes)), 10, 0.2) and held.fraction == 0.2
     assert len(train_rows) + len(val_rows) == len(rows)
-    assert split_validation(rows, 0.2, seed=3) == (train_rows, val_rows)  # same seed, same classes
+    assert split_validation(rows, 0.2, seed=3) == (train_rows, val_rows, held)  # same seed, same classes
     draws = {frozenset(label for _, label in split_validation(rows, 0.2, seed=s)[1]) for s in range(8)}
     assert len(draws) > 1  # the seed matters
-    with pytest.raises(DmlbenchError, match="train.val_fraction 0.9 holds out 9 of the 10"):
+    with pytest.raises(DmlbenchError) as err:
         split_validation(rows, 0.9, seed=0)
+    assert str(err.value) == ("train.val_fraction 0.9 holds out 9 of the 10 training classes, leaving fewer than 2 "
+                              "to train on: lower train.val_fraction (to at most 0.80 here) or use train.select: last")
+
+
+def test_held_out_classes_are_those_numpy_draws_from_the_seed():
+    """The draw written out: default_rng(seed).choice over the sorted classes, without replacement."""
+    import numpy as np
+
+    expected = sorted(int(c) for c in np.random.default_rng(5).choice([2, 4, 6, 8, 10], size=2, replace=False))
+    assert held_out_classes([10, 8, 6, 4, 2], 0.4, 5).classes == tuple(expected)
+
+
+def test_the_minimum_of_two_classes_is_said_and_recorded_not_hidden():
+    """val_fraction 0.25 of 4 classes asks for 1; two are held out (50 %): the line and the facts say so."""
+    held = held_out_classes([1, 2, 3, 4], 0.25, seed=0)
+    assert len(held.classes) == 2 and held.fraction == 0.5
+    assert held.facts() == {"val_classes": list(held.classes), "val_fraction": 0.5, "val_fraction_asked": 0.25}
+    shown = ", ".join(map(str, held.classes))
+    assert held.summary() == ("train: best_val holds out 2 of the 4 training classes (50 %; train.val_fraction 0.25 "
+                              f"asks for 1, raised to the minimum of 2), never trained on: classes {shown}")
+    plain = held_out_classes(list(range(10)), 0.2, seed=0)
+    assert "raised" not in plain.summary() and "(20 %; train.val_fraction 0.2)" in plain.summary()
+    many = held_out_classes(list(range(100)), 0.25, seed=0)
+    assert many.summary().endswith(", ".join(map(str, many.classes[:20])) + " and 5 more (all in the model file)")
+
+
+def test_the_minimum_that_leaves_too_few_classes_is_refused_in_one_line():
+    with pytest.raises(DmlbenchError) as err:
+        held_out_classes([1, 2, 3], 0.2, seed=0)
+    assert str(err.value) == ("train.select: best_val holds out at least 2 classes (Recall@1 ranks between classes), "
+                              "which leaves 1 of the 3 training classes to train on, fewer than 2: use train.select: "
+                              "last or best_test, or a dataset with more training classes")
+
+
+def test_the_model_file_records_the_classes_held_out_and_the_printed_line(prepared12, tmp_path, capsys):
+    """6 training classes, val_fraction 0.15 asks for round(0.9) = 1: two are held out (no training: epochs 0)."""
+    saved = train(prepared12, tmp_path, "best_val", epochs=0, val_fraction=0.15)
+    facts = saved["training"]
+    rows = [(p, int(label)) for p, label in (line.split(",") for line in
+                                             (prepared12 / "train.csv").read_text().splitlines()[1:])]
+    held = split_validation(rows, 0.15, 0)[2]
+    assert facts["val_classes"] == list(held.classes) and len(held.classes) == 2
+    assert facts["val_fraction"] == round(2 / 6, 6) and facts["val_fraction_asked"] == 0.15
+    assert sorted(saved["classes"] + facts["val_classes"]) == sorted({label for _, label in rows})
+    assert held.summary() in capsys.readouterr().out.splitlines()
 
 
 def test_best_val_keeps_the_best_epochs_weights(prepared12, tmp_path, monkeypatch):
@@ -111,7 +158,7 @@ def test_best_val_scores_are_those_of_the_kept_model(prepared12, tmp_path):
     model.load_state_dict(saved["state_dict"])
     rows = [(p, label) for p, label in (line.split(",") for line in
                                         (prepared12 / "train.csv").read_text().splitlines()[1:])]
-    _, val_rows = split_validation([(p, int(label)) for p, label in rows], 0.34, 0)
+    _, val_rows, _ = split_validation([(p, int(label)) for p, label in rows], 0.34, 0)
     selector = Selector("best_val", {"test": val_rows}, prepared12, eval_preset(32, None, _norm()), 16,
                         torch.device("cpu"), "fp32", True)
     assert selector.score(model) == facts["selected_scores"]

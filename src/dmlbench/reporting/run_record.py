@@ -11,6 +11,7 @@ RUN_SECTIONS = ("prepare", "train", "embed", "evaluate")
 # How tables name train.select (training/selection.py); best_test selects on the test set, as the seeds did.
 SELECTION_LABELS = {"last": "last epoch", "best_val": "best val epoch",
                     "best_test": "best test epoch (seeds' protocol)"}
+HELD_OUT_FACTS = ("val_classes", "val_fraction", "val_fraction_asked")  # training/selection.py, HeldOut.facts
 
 
 def run_record(params: dict[str, Any], run: Run, method, cfg, saved: dict, ks, ks_source: str,
@@ -25,7 +26,9 @@ def run_record(params: dict[str, Any], run: Run, method, cfg, saved: dict, ks, k
              "precision": training["precision"], "embed_precision": saved["embedding"]["precision"],
              "epochs": training["epochs"], "warmup_epochs": training["warmup_epochs"],
              "frozen_epochs": training["frozen_epochs"], "image_sizes": method.image_sizes(cfg),
-             "features": list(method.features)}
+             "features": list(method.features),
+             # best_val: the classes held out and the share they are (the minimum of two may exceed val_fraction)
+             **{k: training[k] for k in HELD_OUT_FACTS if k in training}}
     return {"run": facts,
             "params": {"method": plain(dataclasses.asdict(cfg)), **{k: plain(params.get(k)) for k in RUN_SECTIONS}},
             "recall_ks": {"ks": list(ks), "source": ks_source}, **result,

@@ -129,8 +129,10 @@ def _train(run, method, cfg, tcfg, prepared, model_path, live_dir, checkpoint_pa
     exp = run.experiment
     seed_everything(exp.seed)
     select_kernels(tcfg.deterministic)
-    rows, selection_splits = selection_rows(tcfg.select, read_manifest(prepared / "train.csv"), tcfg.val_fraction,
-                                            exp.seed, prepared)
+    rows, selection_splits, held_out = selection_rows(tcfg.select, read_manifest(prepared / "train.csv"),
+                                                      tcfg.val_fraction, exp.seed, prepared)
+    if held_out is not None and where.is_main:  # the minimum of two classes may hold out more than asked
+        print(held_out.summary(), flush=True)
     classes = class_list(rows)
     norm = input_normalization(method, cfg, exp.backbone, prepared)
     dataset = ManifestDataset(prepared, rows, method.train_transform(cfg, norm), classes)
@@ -147,7 +149,8 @@ def _train(run, method, cfg, tcfg, prepared, model_path, live_dir, checkpoint_pa
     optimization = method.build_optimizer(cfg, model)
     epochs = optimization.total_epochs(cfg.epochs)
     selector = Selector(tcfg.select, selection_splits, prepared, method.test_transform(cfg, norm),
-                        tcfg.select_batch_size, device, precision, tcfg.channels_last) if selection_splits else None
+                        tcfg.select_batch_size, device, precision, tcfg.channels_last,
+                        held_out) if selection_splits else None
     if optimization.needs_scores and selector is None:
         raise DmlbenchError(f"{method.name}'s reduce-on-plateau schedule or early stopping reads a per-epoch "
                             f"selection score: set train.select: best_val (or best_test), or switch them off in "

@@ -8,6 +8,8 @@
   selects on the test set, so its numbers are optimistic, and every table says so.
 """
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
@@ -20,38 +22,81 @@ from dmlbench.training.checkpoint import rng_state, set_rng_state
 
 MIN_VAL_CLASSES = 2  # Recall@1 needs at least two classes to rank between
 MIN_TRAIN_CLASSES = 2
+SHOWN_CLASSES = 20  # the printed line lists at most this many held-out classes (the model file keeps them all)
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """The training classes best_val holds out: which, of how many, and the train.val_fraction asked for."""
+
+    classes: tuple[int, ...]
+    total: int
+    asked: float
+
+    @property
+    def fraction(self) -> float:
+        """The share actually held out: more than asked where the minimum of MIN_VAL_CLASSES raised it."""
+        return round(len(self.classes) / self.total, 6)
+
+    def facts(self) -> dict:
+        """What the model file (and from it the metrics file) records of the hold-out."""
+        return {"val_classes": list(self.classes), "val_fraction": self.fraction, "val_fraction_asked": self.asked}
+
+    def summary(self) -> str:
+        """The line train prints: how many classes, the effective share, why it differs from the asked one."""
+        held, why = len(self.classes), f"train.val_fraction {self.asked}"
+        if held > round(self.asked * self.total):
+            why += f" asks for {round(self.asked * self.total)}, raised to the minimum of {MIN_VAL_CLASSES}"
+        shown = ", ".join(map(str, self.classes[:SHOWN_CLASSES]))
+        more = f" and {held - SHOWN_CLASSES} more (all in the model file)" if held > SHOWN_CLASSES else ""
+        return (f"train: best_val holds out {held} of the {self.total} training classes "
+                f"({100 * self.fraction:.0f} %; {why}), never trained on: classes {shown}{more}")
+
+
+def held_out_classes(classes: list[int], fraction: float, seed: int) -> HeldOut:
+    """round(fraction x classes) whole classes, at least MIN_VAL_CLASSES, drawn with ``seed``; refused (one line)
+    where fewer than MIN_TRAIN_CLASSES would be left to train on."""
+    total = len(classes)
+    held = max(MIN_VAL_CLASSES, round(fraction * total))
+    if total - held < MIN_TRAIN_CLASSES:
+        if round(fraction * total) < MIN_VAL_CLASSES:  # the minimum, not the fraction, takes too many
+            raise DmlbenchError(f"train.select: best_val holds out at least {MIN_VAL_CLASSES} classes (Recall@1 ranks "
+                                f"between classes), which leaves {total - held} of the {total} training classes "
+                                f"to train on, fewer than {MIN_TRAIN_CLASSES}: use train.select: last or best_test, "
+                                f"or a dataset with more training classes")
+        raise DmlbenchError(f"train.val_fraction {fraction} holds out {held} of the {total} training classes, "
+                            f"leaving fewer than {MIN_TRAIN_CLASSES} to train on: lower train.val_fraction (to at "
+                            f"most {(total - MIN_TRAIN_CLASSES) / total:.2f} here) or use train.select: last")
+    chosen = np.random.default_rng(seed).choice(sorted(classes), size=held, replace=False)
+    return HeldOut(tuple(sorted(int(c) for c in chosen)), total, fraction)
 
 
 def split_validation(rows: list[tuple[str, int]], fraction: float, seed: int
-                     ) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
-    """(training rows, held-out rows): round(fraction x classes) whole classes, drawn with ``seed``."""
-    classes = sorted({label for _, label in rows})
-    held = max(MIN_VAL_CLASSES, round(fraction * len(classes)))
-    if len(classes) - held < MIN_TRAIN_CLASSES:
-        raise DmlbenchError(f"train.val_fraction {fraction} holds out {held} of the {len(classes)} training "
-                            f"classes, leaving fewer than {MIN_TRAIN_CLASSES} to train on: lower "
-                            f"train.val_fraction or use train.select: last")
-    chosen = np.random.default_rng(seed).choice(classes, size=held, replace=False)
-    val = {int(c) for c in chosen}
-    return [r for r in rows if r[1] not in val], [r for r in rows if r[1] in val]
+                     ) -> tuple[list[tuple[str, int]], list[tuple[str, int]], HeldOut]:
+    """(training rows, held-out rows, which classes): whole classes held out by ``held_out_classes``."""
+    held = held_out_classes(sorted({label for _, label in rows}), fraction, seed)
+    val = set(held.classes)
+    return [r for r in rows if r[1] not in val], [r for r in rows if r[1] in val], held
 
 
-def selection_rows(select: str, rows: list, fraction: float, seed: int, prepared) -> tuple[list, dict | None]:
-    """(rows to train on, {split: rows} to select on, or None for ``last``)."""
+def selection_rows(select: str, rows: list, fraction: float, seed: int, prepared
+                   ) -> tuple[list, dict | None, HeldOut | None]:
+    """(rows to train on, {split: rows} to select on or None for ``last``, the held-out classes for best_val)."""
     if select == "last":
-        return rows, None
+        return rows, None, None
     if select == "best_val":
-        train, val = split_validation(rows, fraction, seed)
-        return train, {"test": val}
-    return rows, {split: read_manifest(prepared / f"{split}.csv") for split in eval_splits(prepared)}
+        train, val, held = split_validation(rows, fraction, seed)
+        return train, {"test": val}, held
+    return rows, {split: read_manifest(prepared / f"{split}.csv") for split in eval_splits(prepared)}, None
 
 
 class Selector:
     """Scores the model on the selection images after each epoch and keeps the best epoch's weights (on the CPU)."""
 
     def __init__(self, select: str, splits: dict[str, list], prepared, transform, batch_size: int,
-                 device: torch.device, precision: str, channels_last: bool):
+                 device: torch.device, precision: str, channels_last: bool, held_out: HeldOut | None = None):
         self.select, self.device, self.precision, self.channels_last = select, device, precision, channels_last
+        self.held_out = held_out
         self.batch_size = batch_size
         self.datasets = {s: ManifestDataset(prepared, rows, transform, class_list(rows)) for s, rows in splits.items()}
         self.labels = {s: torch.tensor([label for _, label in rows]) for s, rows in splits.items()}
@@ -100,7 +145,8 @@ class Selector:
         """What the model file records of the selection: the epoch kept, its scores, every epoch's."""
         return {"select": self.select, "selected_epoch": self.best["epoch"],
                 "selected_scores": {k: v for k, v in self.best.items() if k != "epoch"},
-                "selection_classes": self.classes, "selection_scores": self.scores}
+                "selection_classes": self.classes, "selection_scores": self.scores,
+                **(self.held_out.facts() if self.held_out is not None else {})}
 
     def state_dict(self) -> dict:
         return {"best": self.best, "weights": self.weights, "scores": self.scores}
