@@ -2,6 +2,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from torchvision.models import googlenet
+
 from dmlbench.models.unifiedproxy import UnifiedProxy
 from dmlbench.reporting.complexity import count_params
 
@@ -47,7 +49,10 @@ def test_proxies_come_from_the_run_seed_alone():
     again = UnifiedProxy("resnet18", 8, 4, pretrained=False, freeze_bn=True, seed=3).proxies
     other = UnifiedProxy("resnet18", 8, 4, pretrained=False, freeze_bn=True, seed=4).proxies
     assert torch.equal(first, again) and not torch.equal(first, other)
-    assert torch.equal(first, torch.randn(4, 8, generator=torch.Generator().manual_seed(3)))  # plain normal init
+    # The seed lineage's init: Gaussian rows scaled to unit length (written here from the seed's formula).
+    assert torch.equal(first, F.normalize(torch.randn(4, 8, generator=torch.Generator().manual_seed(3)), dim=-1))
+    # float32 unit rows: |1 - norm| within a few ulps of 1 (2^-23 ~ 1.2e-7 each)
+    torch.testing.assert_close(first.norm(dim=1), torch.ones(4), rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("freeze_bn", [True, False])
@@ -73,3 +78,35 @@ def test_the_head_stays_float32_under_autocast():
 def test_head_parameters_are_the_embedding_layer_and_the_proxies():
     model = UnifiedProxy("resnet18", 8, 4, pretrained=False, freeze_bn=True, seed=0)
     assert [id(p) for p in model.head_parameters()] == [id(model.embedding.weight), id(model.proxies)]
+
+
+def test_googlenet_drops_pooled_features_in_training_as_torchvisions_forward():
+    # torchvision's GoogLeNet applies its Dropout between the pooling and the classifier the seed replaced.
+    torchvision_p = googlenet(weights=None, aux_logits=False, init_weights=False).dropout.p
+    model = UnifiedProxy("googlenet", 16, 5, pretrained=False, freeze_bn=True, seed=0).train()
+    assert model.dropout.p == torchvision_p == 0.2
+    x = torch.randn(8, 3, 64, 64)
+    with torch.no_grad():
+        pooled = model.trunk(x).amax(dim=(2, 3))  # the trunk draws no random numbers (frozen BN, no dropout)
+        torch.manual_seed(5)
+        embedding, cosines = model(x)
+        torch.manual_seed(5)
+        dropped = F.dropout(pooled, 0.2, training=True)  # the same draws from the same global generator
+        expected = F.normalize(model.embedding(F.layer_norm(dropped, dropped.shape[1:])), dim=1)
+        # float32: the same ops on the same values; 1e-6 covers summation order in the Linear's kernel
+        torch.testing.assert_close(embedding, expected, rtol=0, atol=1e-6)
+        live = pooled > 0  # ReLU outputs: a zero before dropout tells nothing
+        zeroed = (dropped[live] == 0).float().mean().item()
+        # Bernoulli(0.2) per feature: with n >= 4096 live features sd <= sqrt(0.2 x 0.8 / 4096) ~ 0.0063; 5 sd.
+        assert live.sum() >= 4096 and abs(zeroed - 0.2) < 0.032
+        assert not torch.equal(model(x)[0], embedding)  # another draw, another embedding
+        model.eval()
+        assert torch.equal(model(x)[0], model(x)[0])  # no dropout at test time
+
+
+@pytest.mark.parametrize("backbone", ["resnet18", "bn_inception"])
+def test_other_backbones_have_no_dropout(backbone):
+    model = UnifiedProxy(backbone, 8, 4, pretrained=False, freeze_bn=True, seed=0).train()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert model.dropout.p == 0 and torch.equal(model(x)[0], model(x)[0])

@@ -36,13 +36,15 @@ CAFFE_BGR = Normalization((104.0, 117.0, 128.0), (1.0, 1.0, 1.0), scale=255.0, b
 @dataclass(frozen=True)
 class Backbone:
     """A registry entry: builder, the weights the seeds' `pretrained=True` loaded, output channels, the input
-    normalisation, and the trunk (the network up to its last feature map, no pooling)."""
+    normalisation, the trunk (the network up to its last feature map, no pooling), and the dropout the full network
+    applies to its pooled features in training (a seed that swaps only the pooling and classifier keeps it)."""
 
     build: Callable[[], nn.Module]
     weights: models.WeightsEnum
     channels: int
     normalization: Normalization
     trunk: Callable[[nn.Module], nn.Sequential]
+    pooled_dropout: float = 0.0
 
 
 def _resnet_trunk(net: nn.Module) -> nn.Sequential:
@@ -66,7 +68,8 @@ BACKBONES: dict[str, Backbone] = {
     "resnet50": Backbone(models.resnet50, models.ResNet50_Weights.IMAGENET1K_V1, 2048, IMAGENET, _resnet_trunk),
     "resnext50": Backbone(models.resnext50_32x4d, models.ResNeXt50_32X4D_Weights.IMAGENET1K_V1, 2048, IMAGENET,
                           _resnet_trunk),
-    "googlenet": Backbone(_googlenet, models.GoogLeNet_Weights.IMAGENET1K_V1, 1024, HALF, _googlenet_trunk),
+    "googlenet": Backbone(_googlenet, models.GoogLeNet_Weights.IMAGENET1K_V1, 1024, HALF, _googlenet_trunk,
+                          pooled_dropout=0.2),  # torchvision's GoogLeNet: Dropout(0.2) between pooling and fc
     "bn_inception": Backbone(bn_inception.build_bn_inception, bn_inception.BNInceptionWeights(),
                              bn_inception.CHANNELS, CAFFE_BGR, bn_inception.bn_inception_trunk),
 }
