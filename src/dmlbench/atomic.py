@@ -1,9 +1,15 @@
-"""Write every output through a temp file + rename so no half-written file is ever left."""
+"""Write every output through a temp file + rename so no half-written file is ever left.
+
+The temp files and folders get the permissions a plain ``open()`` / ``mkdir`` would give (0666 / 0777 less the
+umask, or an existing file's own mode): ``tempfile.mkstemp`` makes 0600 files and ``mkdtemp`` 0700 folders, and the
+rename would carry that onto the outputs, unreadable to a colleague or a DVC cache shared by a group.
+"""
 
 import io
 import json
 import os
-import tempfile
+import secrets
+import stat
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -14,14 +20,47 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temp path next to ``path``; rename it onto ``path`` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = _unique(path.parent, f".{path.name}.", ".tmp", _new_file)
     try:
-        yield Path(tmp)
+        yield tmp
+        _keep_mode(path, tmp)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def _keep_mode(path: Path, tmp: Path) -> None:
+    """open("w") on an existing file keeps its mode, so the file replacing it takes that mode (a symlink, e.g. into
+    DVC's cache, is replaced by a plain file with the umask's mode)."""
+    try:
+        current = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISREG(current.st_mode):
+        os.chmod(tmp, stat.S_IMODE(current.st_mode))
+
+
+def temp_dir(parent: str | os.PathLike, prefix: str) -> Path:
+    """A new empty folder in ``parent`` named ``<prefix><random>``, with mkdir's mode (0777 less the umask), to
+    build outputs in before a rename puts them in place."""
+    return _unique(Path(parent), prefix, "", lambda p: os.mkdir(p, 0o777))
+
+
+def _new_file(path: Path) -> None:
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # the kernel applies the umask
+
+
+def _unique(parent: Path, prefix: str, suffix: str, create) -> Path:
+    """``create`` a path in ``parent`` under a random name that does not exist yet (exclusive creation)."""
+    for _ in range(100):
+        candidate = parent / f"{prefix}{secrets.token_hex(4)}{suffix}"
+        try:
+            create(candidate)
+        except FileExistsError:
+            continue
+        return candidate
+    raise FileExistsError(f"no free temporary name {prefix}*{suffix} in {parent}")
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
