@@ -1,4 +1,4 @@
-"""README.md and docs/: every relative link resolves (the file, and a #anchor to a heading of it by GitHub's slug
+"""README.md, docs/ and benchmarks/README.md: every relative link resolves (the file, and a #anchor to a heading of it by GitHub's slug
 rules), and every dvc / dmlbench / python command in a code block names stages, files, params and options that
 exist. Parsed in-process (YAML, argparse), no subprocess, so it stays fast."""
 
@@ -20,7 +20,7 @@ from dvc.cli.parser import get_main_parser
 from dmlbench.cli import parser as dmlbench_parser
 
 REPO = Path(__file__).resolve().parents[1]
-PAGES = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
+PAGES = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md")), REPO / "benchmarks/README.md"]
 FENCE = re.compile(r"^ *```[^\n]*\n.*?^ *```", re.M | re.S)
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 TOOLS = ("dvc", "dmlbench", "python", "torchrun", "pip")
