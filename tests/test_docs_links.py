@@ -1,6 +1,6 @@
-"""README.md, docs/ and benchmarks/README.md: every relative link resolves (the file, and a #anchor to a heading of it by GitHub's slug
-rules), and every dvc / dmlbench / python command in a code block names stages, files, params and options that
-exist. Parsed in-process (YAML, argparse), no subprocess, so it stays fast."""
+"""README.md, docs/ and benchmarks/README.md: every relative link resolves (the file, and a #anchor to a heading
+of it by GitHub's slug rules), and every dvc / dmlbench / python command in a code block names stages, files,
+params and options that exist. Parsed in-process (YAML, argparse), no subprocess, so it stays fast."""
 
 import argparse
 import contextlib
