@@ -1,8 +1,10 @@
 from collections import Counter
 
+import numpy as np
 import pytest
 
-from dmlbench.data.sampler import DistributedPxKSampler, PxKSampler
+from dmlbench.data.sampler import (DistributedPxKSampler, PxKSampler, SeededBatches, ShuffledBatchSampler,
+                                   epoch_batch_sizes)
 from dmlbench.errors import DmlbenchError
 
 # 10 classes of uneven sizes (7, 6, 6, 5, 4, 3, 2, 1, 8, 6 images) as in test_sampler.py: short classes occur.
@@ -92,3 +94,55 @@ def test_one_process_is_the_single_sampler():
 def test_bad_process_counts_are_one_clear_error(p, rank, world, message):
     with pytest.raises(DmlbenchError, match=message):
         DistributedPxKSampler(EVEN, p, 2, seed=0, rank=rank, world_size=world)
+
+
+def shuffled_ranks(images, batch, world, epoch, seed=3):
+    samplers = [ShuffledBatchSampler(images, batch, seed).for_rank(r, world) for r in range(world)]
+    for sampler in samplers:
+        sampler.set_epoch(epoch)
+    return samplers, [list(s) for s in samplers]
+
+
+@pytest.mark.parametrize(("images", "world"), [(77, 4), (21, 2), (19, 2), (13, 2), (76, 4), (74, 2)])
+def test_shuffled_rank_slices_rejoin_the_w_process_batches_in_equal_shares(images, world):
+    batch = 8 if images < 70 else 16
+    for epoch in range(3):
+        samplers, ranks = shuffled_ranks(images, batch, world, epoch)
+        order = np.random.default_rng([3, epoch]).permutation(images).tolist()
+        sizes = epoch_batch_sizes(images, batch, world)
+        assert all(len(s) == len(sizes) == len(r) for s, r in zip(samplers, ranks))
+        start = 0
+        for step, size in enumerate(sizes):
+            parts = [r[step] for r in ranks]
+            assert all(len(p) == size // world >= 2 for p in parts)  # equal shares (all_gather), BatchNorm-able
+            assert [i for p in parts for i in p] == order[start: start + size]  # the global batch, rank order
+            start += size
+        assert images - start < world  # the images left out of this epoch: fewer than one per process
+
+
+def test_with_a_rest_that_divides_the_processes_are_one_process_exactly():
+    # 76 = 4 x 16 + 12: the last batch of 12 splits 3 per process, so 4 processes see one process's batches.
+    single = ShuffledBatchSampler(76, 16, seed=3)
+    _, ranks = shuffled_ranks(76, 16, 4, epoch=0)
+    assert [[i for r in ranks for i in r[step]] for step in range(len(single))] == list(single)
+
+
+def test_the_augmentation_slots_follow_each_batchs_share():
+    # The last batch's shares are 3 wide, not 4: each rank's offset must follow so the slots (hence the
+    # augmentation seeds) are the single process's global slots 0..11.
+    single = SeededBatches(ShuffledBatchSampler(76, 16, seed=3), seed=9)
+    per_rank = [SeededBatches(ShuffledBatchSampler(76, 16, seed=3).for_rank(r, 4), seed=9) for r in range(4)]
+    for seeded in (single, *per_rank):
+        seeded.set_position(0, 0)
+    joined = [[pair for part in parts for pair in part] for parts in zip(*map(list, per_rank))]
+    assert joined == list(single) and len(joined[-1]) == 12
+
+
+@pytest.mark.parametrize(("batch", "world", "message"), [
+    (4, 4, r"batch_size 4 over 4 processes gives each 1 image, and BatchNorm trains on each process's share: set "
+           r"batch_size to at least 8 \(2 per process\), or run fewer processes"),
+    (6, 4, r"batch_size 6 must be divisible by the number of processes 4"),
+])
+def test_shuffled_batches_too_small_or_uneven_for_the_processes_are_one_line(batch, world, message):
+    with pytest.raises(DmlbenchError, match=message):
+        ShuffledBatchSampler(40, batch, seed=0).for_rank(0, world)

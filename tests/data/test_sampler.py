@@ -5,7 +5,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from dmlbench.data.sampler import PxKSampler, indices_by_class, k_group, pack_groups, shuffled_k_groups
+from dmlbench.data.sampler import (PxKSampler, ShuffledBatchSampler, epoch_batch_sizes, indices_by_class, k_group,
+                                   pack_groups, shuffled_k_groups)
 from dmlbench.errors import DmlbenchError
 
 # 10 classes of uneven sizes: 7, 6, 6, 5, 4, 3, 2, 1, 8, 6 images (48 in all), labels interleaved.
@@ -160,3 +161,51 @@ def test_pairs_are_required_only_by_triplet_methods():
     assert len(PxKSampler(labels, 2, 2, seed=0)) == 2
     with pytest.raises(DmlbenchError, match="batch-hard triplet needs positives"):
         PxKSampler(labels, 2, 2, seed=0, require_pairs=True)
+
+
+def seed_loader_batches(order, batch_size):
+    """The seed's shuffled DataLoader without drop_last: consecutive chunks of one permutation, the last partial."""
+    return [order[i: i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+@pytest.mark.parametrize("num_samples", range(4, 16))
+def test_shuffled_batches_are_the_seeds_loader_with_a_lone_last_image_folded(num_samples):
+    sampler = ShuffledBatchSampler(num_samples, 4, seed=2)
+    for epoch in range(3):
+        order = np.random.default_rng([2, epoch]).permutation(num_samples).tolist()
+        expected = seed_loader_batches(order, 4)
+        if len(expected[-1]) == 1:  # a batch of one image cannot train BatchNorm: it joins the previous batch
+            expected[-2:] = [expected[-2] + expected[-1]]
+        got = batches(sampler, epoch)
+        assert got == expected and len(sampler) == len(got)
+        assert sorted(i for b in got for i in b) == list(range(num_samples))  # every image once per epoch
+        assert min(map(len, got)) >= 2
+
+
+@pytest.mark.parametrize(("images", "batch", "world", "sizes"), [
+    (12, 3, 1, [3, 3, 3, 3]),
+    (11, 3, 1, [3, 3, 3, 2]),  # the last partial batch kept
+    (10, 3, 1, [3, 3, 4]),  # a last image alone is folded into the previous batch
+    (77, 64, 4, [64, 12]),  # 13 left over 4 processes: 12 (3 each), one image waits for the next shuffle
+    (21, 8, 2, [8, 8, 4]),
+    (19, 8, 2, [8, 10]),  # 3 left: 2 (one each) folded, one waits
+    (13, 4, 2, [4, 4, 4]),  # 1 left: nothing a process could share
+    (64, 64, 8, [64]),
+])
+def test_epoch_batch_sizes(images, batch, world, sizes):
+    assert epoch_batch_sizes(images, batch, world) == sizes
+    assert images - sum(sizes) < world  # fewer than one image per process ever waits
+
+
+def test_shuffled_batches_follow_seed_and_epoch():
+    sampler = ShuffledBatchSampler(10, 3, seed=4)
+    assert batches(sampler, 0) == batches(ShuffledBatchSampler(10, 3, seed=4), 0)
+    assert batches(sampler, 0) != batches(sampler, 1)
+    assert batches(sampler, 0) != batches(ShuffledBatchSampler(10, 3, seed=5), 0)
+
+
+@pytest.mark.parametrize("batch_size", [0, 1, 11])
+def test_a_shuffled_batch_must_hold_two_images_and_fit(batch_size):
+    with pytest.raises(DmlbenchError, match=rf"a batch of {batch_size} images does not fit the 10 training images: "
+                                            r"set the batch size between 2 \(BatchNorm trains on a batch\) and 10"):
+        ShuffledBatchSampler(10, batch_size, seed=0)

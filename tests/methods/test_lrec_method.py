@@ -32,7 +32,7 @@ TCFG = TrainConfig(device="cpu", workers=0, pretrained=False, deterministic=Fals
 @pytest.mark.parametrize(("key", "value", "message"), [
     ("ensemble_size", 0, "lrec.ensemble_size must be >= 1, got 0"),
     ("meta_classes", 1, "lrec.meta_classes must be >= 2, got 1"),
-    ("batch_size", 0, "lrec.batch_size must be >= 1, got 0"),
+    ("batch_size", 1, r"lrec.batch_size must be >= 2 \(one image cannot train BatchNorm\), got 1"),
     ("lr", 0.0, "lrec.lr must be > 0, got 0.0"),
     ("epochs", -1, "lrec.epochs must be >= 0, got -1"),
     ("lr_milestones", [0.5, 1.5], r"lrec.lr_milestones must be fractions in \(0, 1\], got \[0.5, 1.5\]"),
@@ -120,10 +120,12 @@ def test_describe():
 
 
 def test_training_writes_a_model_file_that_rebuilds_the_ensemble(prepared: Path, tmp_path: Path):
-    run = make_run(EXP, METHOD.describe(CFG), CFG, {})
-    history = loop.train(run, METHOD, CFG, TCFG, prepared, tmp_path / "model.pt", tmp_path / "live",
+    cfg = dataclasses.replace(CFG, batch_size=5)  # 12 images: batches of 5, 5 and the last partial 2 (the seed's)
+    run = make_run(EXP, METHOD.describe(cfg), cfg, {})
+    history = loop.train(run, METHOD, cfg, TCFG, prepared, tmp_path / "model.pt", tmp_path / "live",
                          tmp_path / "checkpoint.pt")
     assert len(history) == 2 and all(torch.isfinite(torch.tensor(h["terms"]["loss"])) for h in history)
+    assert [h["images"] for h in history] == [12, 12]  # every training image once per epoch
     model, saved = load_model_alone(tmp_path / "model.pt")
     assert torch.equal(model.meta_labels, torch.as_tensor(assign_meta_classes(3, 2, 2, 0)))
     readable = json.loads((tmp_path / READABLE_FILE).read_text())

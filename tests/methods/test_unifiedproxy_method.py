@@ -49,7 +49,7 @@ def initial_state(cfg=CFG) -> dict:
     ("feature_dim", 0, "unifiedproxy.feature_dim must be >= 1, got 0"),
     ("alpha", 0.0, "unifiedproxy.alpha must be > 0, got 0.0"),
     ("delta", 1.5, r"unifiedproxy.delta must be in \[0, 1\) \(a margin on cosines\), got 1.5"),
-    ("batch_size", 0, "unifiedproxy.batch_size must be >= 1, got 0"),
+    ("batch_size", 1, r"unifiedproxy.batch_size must be >= 2 \(one image cannot train BatchNorm\), got 1"),
     ("lr", -1.0, "unifiedproxy.lr must be > 0, got -1.0"),
     ("proxy_lr", 0.0, "unifiedproxy.proxy_lr must be > 0, got 0.0"),
     ("epochs", -1, "unifiedproxy.epochs must be >= 0, got -1"),
@@ -154,6 +154,14 @@ def test_resumed_in_the_middle_of_the_frozen_epochs_equals_an_uninterrupted_run(
     for name in ("model.pt", f"{LOGS}/loss.tsv", f"{LOGS}/sample_anchored.tsv", f"{LOGS}/proxy_anchor.tsv",
                  f"{LOGS}/lr_proxies.tsv", f"{LOGS}/accuracy.tsv"):
         assert (tmp_path / "straight" / name).read_bytes() == (tmp_path / "resumed" / name).read_bytes(), name
+
+
+def test_an_epoch_ending_in_one_image_trains_it_within_the_previous_batch(prepared, tmp_path):
+    # 12 images in batches of 11 leave one: the seed's loader would step on it alone, which BatchNorm cannot train
+    # on at 32 px (ResNet-18's last map is 1 x 1); it joins the first batch, and all 12 train in one step.
+    cfg = dataclasses.replace(CFG, freeze_bn=False, batch_size=11, epochs=1, frozen_epochs=0)
+    history = train(prepared, tmp_path, cfg)
+    assert history[0]["images"] == 12 and METHOD.batch_sampler(cfg, [0] * 12, 0).sizes == [12]
 
 
 @pytest.mark.parametrize("backbone", ["googlenet", "bn_inception"])

@@ -100,42 +100,70 @@ class DistributedPxKSampler(PxKSampler):
 
 
 class ShuffledBatchSampler(Sampler[list[int]]):
-    """Plain shuffled batches (a shuffled DataLoader with drop_last), drawn from (seed, epoch): every image at
-    most once per epoch, train images // batch_size batches."""
+    """Plain shuffled batches (a shuffled DataLoader without drop_last), drawn from (seed, epoch): every image
+    once per epoch, the last partial batch kept (:func:`epoch_batch_sizes` says how, in one process and W)."""
 
     offset = 0
 
-    def __init__(self, num_samples: int, batch_size: int, seed: int):
-        if batch_size < 1 or batch_size > num_samples:
+    def __init__(self, num_samples: int, batch_size: int, seed: int, world_size: int = 1):
+        if batch_size < 2 or batch_size > num_samples:
             raise DmlbenchError(f"a batch of {batch_size} images does not fit the {num_samples} training images: "
-                                f"set the batch size between 1 and {num_samples}")
+                                f"set the batch size between 2 (BatchNorm trains on a batch) and {num_samples}")
         self.num_samples, self.batch_size, self.seed, self.epoch = num_samples, batch_size, seed, 0
-        self.num_batches = num_samples // batch_size
+        self.sizes = epoch_batch_sizes(num_samples, batch_size, world_size)
+        self.num_batches = len(self.sizes)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def for_rank(self, rank: int, world_size: int) -> "ShuffledBatchSampler":
-        """The same batches split over ``world_size`` processes: this one's contiguous slice."""
+        """The batches of ``world_size`` processes (the last one sized for them), and this one's contiguous slice."""
         if world_size == 1:
             return self
         _validate_ranks(self.batch_size, rank, world_size, "batch_size")
-        return _RankSlice(self, rank, world_size)
+        if self.batch_size // world_size < 2:
+            raise DmlbenchError(f"batch_size {self.batch_size} over {world_size} processes gives each 1 image, and "
+                                f"BatchNorm trains on each process's share: set batch_size to at least "
+                                f"{2 * world_size} (2 per process), or run fewer processes")
+        return _RankSlice(ShuffledBatchSampler(self.num_samples, self.batch_size, self.seed, world_size), rank,
+                          world_size)
 
     def __len__(self) -> int:
         return self.num_batches
 
     def __iter__(self) -> Iterator[list[int]]:
-        order = np.random.default_rng([self.seed, self.epoch]).permutation(self.num_samples)
-        for b in range(self.num_batches):
-            yield order[b * self.batch_size: (b + 1) * self.batch_size].tolist()
+        order = np.random.default_rng([self.seed, self.epoch]).permutation(self.num_samples).tolist()
+        start = 0
+        for size in self.sizes:
+            yield order[start: start + size]
+            start += size
+
+
+def epoch_batch_sizes(num_samples: int, batch_size: int, world_size: int = 1) -> list[int]:
+    """The sizes of an epoch's batches: full batches, then the rest of the images as a last batch.
+
+    Each of ``world_size`` processes takes an equal share of every batch, so the rest is cut to a multiple of
+    the processes (under DDP fewer than W images may wait for the next epoch's shuffle). BatchNorm cannot train
+    on a share of one image where its feature map is 1 x 1 (and gets one image's statistics elsewhere), so a
+    rest of one image per process is folded into the previous batch rather than dropped: every image still
+    trains once per epoch, as in the seed's loader, in one step fewer.
+    """
+    full, rest = divmod(num_samples, batch_size)
+    kept = rest - rest % world_size
+    sizes = [batch_size] * full
+    if kept // world_size >= 2:
+        sizes.append(kept)
+    elif kept:
+        sizes[-1] += kept
+    return sizes
 
 
 class _RankSlice:
     """This rank's contiguous share of every batch of ``sampler`` (global batches are the same on every rank)."""
 
     def __init__(self, sampler, rank: int, world_size: int):
-        self.sampler, self.per_rank = sampler, sampler.batch_size // world_size
+        self.sampler, self.rank, self.world_size = sampler, rank, world_size
+        self.per_rank = sampler.batch_size // world_size
         self.offset = rank * self.per_rank
 
     def set_epoch(self, epoch: int) -> None:
@@ -149,6 +177,10 @@ class _RankSlice:
 
     def __iter__(self) -> Iterator[list[int]]:
         for batch in self.sampler:
+            # A last (or folded) batch has another size: its share and this rank's offset follow it, so the
+            # augmentation seeds (by global slot) stay those of one process.
+            self.per_rank = len(batch) // self.world_size
+            self.offset = self.rank * self.per_rank
             yield batch[self.offset: self.offset + self.per_rank]
 
 

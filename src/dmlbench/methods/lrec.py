@@ -50,7 +50,8 @@ class LRECConfig:
     def __post_init__(self) -> None:
         require(self.ensemble_size >= 1, f"lrec.ensemble_size must be >= 1, got {self.ensemble_size}")
         require(self.meta_classes >= 2, f"lrec.meta_classes must be >= 2, got {self.meta_classes}")
-        require(self.batch_size >= 1, f"lrec.batch_size must be >= 1, got {self.batch_size}")
+        require(self.batch_size >= 2,
+                f"lrec.batch_size must be >= 2 (one image cannot train BatchNorm), got {self.batch_size}")
         require(self.lr > 0, f"lrec.lr must be > 0, got {self.lr}")
         require(self.epochs >= 0, f"lrec.epochs must be >= 0, got {self.epochs}")
         require(all(0 < m <= 1 for m in self.lr_milestones),
@@ -91,7 +92,8 @@ def build_optimizer(cfg: LRECConfig, model: torch.nn.Module) -> Optimization:
 
 
 def batch_sampler(cfg: LRECConfig, labels: list[int], seed: int) -> ShuffledBatchSampler:
-    """Plain shuffled batches of batch_size (the seed's shuffled DataLoader)."""
+    """Plain shuffled batches of batch_size, the last partial one kept (the seed's shuffled DataLoader); a last
+    lone image joins the previous batch (sampler.epoch_batch_sizes)."""
     return ShuffledBatchSampler(len(labels), cfg.batch_size, seed)
 
 

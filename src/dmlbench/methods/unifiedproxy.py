@@ -58,7 +58,8 @@ class UnifiedProxyConfig:
         require(self.feature_dim >= 1, f"unifiedproxy.feature_dim must be >= 1, got {self.feature_dim}")
         require(self.alpha > 0, f"unifiedproxy.alpha must be > 0, got {self.alpha}")
         require(0 <= self.delta < 1, f"unifiedproxy.delta must be in [0, 1) (a margin on cosines), got {self.delta}")
-        require(self.batch_size >= 1, f"unifiedproxy.batch_size must be >= 1, got {self.batch_size}")
+        require(self.batch_size >= 2,
+                f"unifiedproxy.batch_size must be >= 2 (one image cannot train BatchNorm), got {self.batch_size}")
         require(self.lr > 0, f"unifiedproxy.lr must be > 0, got {self.lr}")
         require(self.proxy_lr > 0, f"unifiedproxy.proxy_lr must be > 0, got {self.proxy_lr}")
         require(self.epochs >= 0, f"unifiedproxy.epochs must be >= 0, got {self.epochs}")
@@ -98,7 +99,8 @@ def build_optimizer(cfg: UnifiedProxyConfig, model: UnifiedProxy) -> Optimizatio
 
 
 def batch_sampler(cfg: UnifiedProxyConfig, labels: list[int], seed: int) -> ShuffledBatchSampler:
-    """Plain shuffled batches of batch_size (the seed's shuffled DataLoader, drop_last)."""
+    """Plain shuffled batches of batch_size, the last partial one kept (the seed's shuffled DataLoader); a last
+    lone image joins the previous batch (sampler.epoch_batch_sizes)."""
     return ShuffledBatchSampler(len(labels), cfg.batch_size, seed)
 
 
