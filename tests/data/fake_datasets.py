@@ -153,3 +153,28 @@ def write_fake_folder(root: Path, classes: tuple[str, ...] = ("cat", "dog", "emu
     if splits is not None:
         (root / "split.txt").write_text("".join(f"{name} {split}\n" for name, split in splits.items()))
     return root
+
+
+# The four quadrants of a stored image, so a test can tell a rotation from a flip (top-left, top-right,
+# bottom-left, bottom-right).
+QUADRANTS = ((220, 30, 30), (30, 30, 220), (30, 200, 30), (230, 230, 40))  # red, blue, green, yellow
+
+
+def write_oriented_jpeg(path: Path, orientation: int = 6, size: tuple[int, int] = (80, 40)) -> Path:
+    """A JPEG whose stored pixels are QUADRANTS, tagged with EXIF ``orientation`` (6: a phone held upright, shown
+    turned 90 degrees clockwise: stored 80x40, displayed 40x80)."""
+    width, height = size
+    pixels = np.zeros((height, width, 3), dtype=np.uint8)
+    for index, colour in enumerate(QUADRANTS):
+        row, column = divmod(index, 2)
+        pixels[row * height // 2:(row + 1) * height // 2, column * width // 2:(column + 1) * width // 2] = colour
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels, "RGB").save(path, quality=95, exif=exif)
+    return path
+
+
+def sixteen_bit_gradient(width: int = 256, height: int = 256) -> np.ndarray:
+    """Every 16-bit level once (256 x 256 = 65,536 pixels), row by row: the full range, as uint16."""
+    return np.arange(width * height, dtype=np.uint32).reshape(height, width).astype(np.uint16)

@@ -115,7 +115,7 @@ def test_a_folder_where_an_image_should_be_is_skipped(fake_cub, tmp_path):
     (fake_cub / records[0].path).mkdir()
     prepare_dataset(records, fake_cub, tmp_path / "out", crop=False, max_side=None, skip_corrupt=True)
     assert read_skip_report(tmp_path / "out" / SKIP_REPORT) == [
-        (records[0].path, f"not a regular file: {fake_cub / records[0].path}")]
+        (records[0].path, f"{fake_cub / records[0].path} is a directory, not an image file")]
 
 
 def reencoded(source, quality: int) -> bytes:

@@ -11,8 +11,10 @@ import sys
 import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
+from PIL import Image
 
 from fake_datasets import write_fake_cub
 
@@ -81,6 +83,12 @@ CASES = {
     "image is text": (lambda r: image(r, 5).write_text("<html>404 Not Found</html>\n"), "corrupt or unreadable image"),
     "image too large": (lambda r: image(r, 5).write_bytes(png_header(20_000, 20_000)),
                         "is too large to decode safely"),
+    "image 1x1": (lambda r: Image.new("RGB", (1, 1)).save(image(r, 5), format="PNG"),
+                  "is 1x1 pixels, below the minimum side of 16"),
+    "image 4000x20": (lambda r: Image.new("RGB", (4000, 20)).save(image(r, 5), format="PNG"),
+                      "is 4000x20 pixels, an aspect ratio beyond 10:1"),
+    "image float with NaN": (lambda r: Image.fromarray(np.full((40, 40), np.nan, np.float32)).save(
+        image(r, 5), format="TIFF"), "float image holds NaN or infinite values"),
     "image link leaving the dataset": (lambda r: dangle(image(r, 5), r.parent.parent / "params.yaml"),
                                        "resolves through a symbolic link"),
     "image link broken": (lambda r: dangle(image(r, 5), image(r, 5).with_name("gone.jpg")), "broken symbolic link"),

@@ -2,7 +2,6 @@
 
 import csv
 import io
-import os
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path, PurePosixPath
@@ -12,16 +11,17 @@ from PIL import Image
 from tqdm import tqdm
 
 from dmlbench import atomic
+from dmlbench.data.decode import Box, UnreadableImage, absent_reason, decode_image, one_line
 from dmlbench.data.manifest import write_manifest
 from dmlbench.data.paths import escape_problem
 from dmlbench.data.records import Record
 from dmlbench.errors import DmlbenchError
 
 JPEG_QUALITY = 95  # prepare.jpeg_quality's default; the seeds re-saved at PIL's default, 75
-RESTORE_FIX = "restore it from the original archive"
-SKIP_REPORT = "skipped.csv"  # written only with prepare.skip_corrupt: true
+RESTORE_FIX = "restore it from the original archive"  # a published dataset's fix; a folder of one's own has its own
+# Written with prepare.skip_corrupt: true, or when the reader ignored files (a folder dataset's other files).
+SKIP_REPORT = "skipped.csv"
 IMAGE_STATS = "image_stats.json"  # per-channel mean/std of the prepared training images (LREC normalises by them)
-Box = tuple[int, int, int, int]
 
 
 def prepared_path(record_path: str) -> str:
@@ -34,15 +34,6 @@ def prepared_path(record_path: str) -> str:
     return str(posix if posix.parts[:1] == ("images",) and len(posix.parts) > 1 else PurePosixPath("images") / posix)
 
 
-def _clamped(box: Box, size: tuple[int, int], source: Path) -> Box:
-    """The box inside the image: rounded annotations may overshoot a border by a pixel."""
-    x1, y1, x2, y2 = max(0, box[0]), max(0, box[1]), min(size[0], box[2]), min(size[1], box[3])
-    if x2 <= x1 or y2 <= y1:
-        raise DmlbenchError(f"box {box} of {source} lies outside the {size[0]}x{size[1]} image: fix its "
-                            f"bounding-box annotation or prepare uncropped")
-    return x1, y1, x2, y2
-
-
 def _downscaled(image: Image.Image, max_side: int | None) -> Image.Image:
     """Longer side <= max_side, aspect kept, never upscaled."""
     if max_side is None or max(image.size) <= max_side:
@@ -52,48 +43,6 @@ def _downscaled(image: Image.Image, max_side: int | None) -> Image.Image:
     return image.resize(size, Image.Resampling.BICUBIC)
 
 
-class UnreadableImage(DmlbenchError):
-    """A listed image that is missing, a dangling link, truncated, too large or not an image: skippable with
-    prepare.skip_corrupt. ``reason`` goes to skipped.csv, ``fix`` into the error line."""
-
-    def __init__(self, reason: str, fix: str = RESTORE_FIX) -> None:
-        super().__init__(reason)
-        self.reason, self.fix = reason, fix
-
-
-def _one_line(exc: BaseException) -> str:
-    """An exception as ``Type: message`` on one line (decoder messages may hold newlines)."""
-    return " ".join(f"{type(exc).__name__}: {exc}".split())
-
-
-def absent_reason(source: Path) -> str | None:
-    """Why ``source`` is not a file to decode, found without reading it (None when it is a regular file)."""
-    if source.is_file():
-        return None
-    if source.is_symlink() and not source.exists():  # exists() follows the link: it dangles or loops
-        return f"broken symbolic link {source} (points to {os.readlink(source)!r})"
-    if source.exists():  # a folder, FIFO or device (or a link to one): opening a FIFO would block forever
-        return f"not a regular file: {source}"
-    return f"missing image {source}"
-
-
-def _decoded(source: Path) -> Image.Image:
-    """The image at ``source`` fully decoded as RGB; UnreadableImage for whatever stops that."""
-    absent = absent_reason(source)
-    if absent:
-        raise UnreadableImage(absent)
-    try:
-        with Image.open(source) as image:
-            return image.convert("RGB")  # forces the full decode, so truncated files fail here
-    except Image.DecompressionBombError as exc:  # above 2 x Image.MAX_IMAGE_PIXELS; not an OSError
-        raise UnreadableImage(f"image {source} is too large to decode safely ({_one_line(exc)})",
-                              "downscale or remove it") from None
-    except FileNotFoundError:  # removed since the check above
-        raise UnreadableImage(f"missing image {source}") from None
-    except Exception as exc:  # noqa: BLE001 - hostile bytes make Pillow's decoders raise many types
-        raise UnreadableImage(f"corrupt or unreadable image {source} ({_one_line(exc)})") from None
-
-
 def _save(image: Image.Image, source: Path, target: Path, quality: int) -> None:
     """Write ``image`` as JPEG to ``target`` atomically; a file-system failure stops prepare (not skippable)."""
     try:
@@ -101,24 +50,23 @@ def _save(image: Image.Image, source: Path, target: Path, quality: int) -> None:
             image.save(tmp, format="JPEG", quality=quality)
     except OSError as exc:
         if exc.errno is not None:  # the disk or the folder, not the image: skipping would not help
-            raise DmlbenchError(f"cannot write {target} ({_one_line(exc)}): free disk space or fix the "
+            raise DmlbenchError(f"cannot write {target} ({one_line(exc)}): free disk space or fix the "
                                 f"permissions of its folder, then run prepare again") from None
         # No errno: the JPEG encoder refused the image itself (e.g. a side over 65,500 pixels).
-        raise UnreadableImage(f"image {source} cannot be re-saved as JPEG ({_one_line(exc)})",
+        raise UnreadableImage(f"image {source} cannot be re-saved as JPEG ({one_line(exc)})",
                               "downscale it or set prepare.max_side") from None
 
 
 def prepare_image(source: Path, target: Path, box: Box | None, max_side: int | None,
                   quality: int = JPEG_QUALITY) -> None:
-    """RGB, cropped to ``box`` when given, longer side <= ``max_side`` (never upscaled), saved as JPEG."""
-    image = _decoded(source)
-    if box is not None:
-        image = image.crop(_clamped(box, image.size, source))
+    """Upright 8-bit RGB (data.decode), cropped to ``box`` (stored pixels) when given, longer side <= ``max_side``
+    (never upscaled), saved as JPEG."""
+    image = decode_image(source, box)
     _save(_downscaled(image, max_side), source, target, quality)
 
 
-def _job(args: tuple) -> tuple[str, str] | None:
-    """Prepare one image; (reason, fix) when it is unreadable, or None when written.
+def _job(args: tuple) -> tuple[str, str | None] | None:
+    """Prepare one image; (reason, its own fix or None) when it is unreadable, or None when written.
 
     Returned rather than raised, so the pool can go on with the other images when they are skipped.
     """
@@ -138,8 +86,9 @@ def _bad(reason: str, fix: str = RESTORE_FIX) -> DmlbenchError:
     return DmlbenchError(f"{reason}: {fix}, or set prepare.skip_corrupt: true to skip and list such files")
 
 
-def _run(jobs: list[tuple], workers: int, skip: bool) -> dict[int, str]:
-    """Run every job; job index -> reason for unreadable images (raises at the first unless ``skip``)."""
+def _run(jobs: list[tuple], workers: int, skip: bool, fix: str) -> dict[int, str]:
+    """Run every job; job index -> reason for unreadable images (raises at the first unless ``skip``, with the
+    problem's own fix or else ``fix``, the dataset's)."""
     progress = dict(total=len(jobs), desc="prepare", unit="img", mininterval=1.0)
     if workers <= 0:
         results = map(_job, jobs)
@@ -152,7 +101,7 @@ def _run(jobs: list[tuple], workers: int, skip: bool) -> dict[int, str]:
     try:
         for index, problem in enumerate(tqdm(results, **progress)):
             if problem is not None and not skip:
-                raise _bad(*problem)
+                raise _bad(problem[0], problem[1] or fix)
             if problem is not None:
                 bad[index] = problem[0]
     except BrokenProcessPool:  # a worker was killed, most often by the kernel for lack of memory
@@ -164,25 +113,26 @@ def _run(jobs: list[tuple], workers: int, skip: bool) -> dict[int, str]:
     return bad
 
 
-def _missing_first(jobs: list[tuple], skip: bool) -> None:
+def _missing_first(jobs: list[tuple], skip: bool, fix: str) -> None:
     """Fail before any decoding when a listed file is absent (a stat per image is cheap)."""
     if skip:
         return  # the jobs report them one by one, so they are skipped and listed like corrupt files
     missing = [reason for reason in map(absent_reason, (job[0] for job in jobs)) if reason]
     if missing:
-        raise _bad(f"{missing[0]} ({len(missing)} listed file(s) missing in all)")
+        raise _bad(f"{missing[0]} ({len(missing)} listed file(s) missing in all)", fix)
 
 
-def write_skip_report(path: Path, records: list[Record], bad: dict[int, str]) -> None:
-    """The skipped images, one `path,reason` row each, in the prepared folder."""
+def write_skip_report(path: Path, records: list[Record], bad: dict[int, str],
+                      ignored: list[tuple[str, str]] = ()) -> None:
+    """The skipped images and the files the reader ignored, one `path,reason` row each, sorted by path."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["path", "reason"])
-    writer.writerows(sorted((records[i].path, reason) for i, reason in bad.items()))
+    writer.writerows(sorted([*((records[i].path, reason) for i, reason in bad.items()), *ignored]))
     atomic.write_text(path, buffer.getvalue())
 
 
-def _check_targets(records: list[Record], targets: list[str], raw_root: Path, out_dir: Path) -> None:
+def _check_targets(records: list[Record], targets: list[str], raw_root: Path, out_dir: Path, fix: str) -> None:
     """Every image prepare writes must land inside ``out_dir``, whatever path a dataset file gave it.
 
     The last component is not followed: the atomic write replaces a link there instead of writing through it
@@ -192,24 +142,26 @@ def _check_targets(records: list[Record], targets: list[str], raw_root: Path, ou
         found = escape_problem(out_dir, target, follow_last=False)
         if found:
             raise DmlbenchError(f"record {record.path!r} of {raw_root}: its prepared image {target!r} "
-                                f"{found[0]} (it would be written outside {out_dir}): restore the dataset "
-                                f"file that lists it from the original archive, and remove any link inside "
-                                f"{out_dir}")
+                                f"{found[0]} (it would be written outside {out_dir}): {fix}, and remove any "
+                                f"link inside {out_dir}")
 
 
 def prepare_dataset(records: list[Record], raw_root: Path, out_dir: Path, crop: bool,
                     max_side: int | None, workers: int = 0, skip_corrupt: bool = False,
-                    jpeg_quality: int = JPEG_QUALITY) -> dict:
+                    jpeg_quality: int = JPEG_QUALITY, fix: str = RESTORE_FIX,
+                    ignored: list[tuple[str, str]] = ()) -> dict:
     """Write ``out_dir``/images/... and ``out_dir``/<split>.csv; return images and classes per split.
 
-    With ``skip_corrupt`` unreadable or missing images are left out and listed in ``out_dir``/skipped.csv.
+    With ``skip_corrupt`` unreadable or missing images are left out and listed in ``out_dir``/skipped.csv, with
+    the reader's ``ignored`` (path, reason) rows, which also write it alone. ``fix`` ends an image's error line
+    when its problem has no fix of its own (a published dataset's is RESTORE_FIX).
     """
     if not records:
         raise DmlbenchError(f"the dataset at {raw_root} lists no image: restore its annotation files from the "
                             f"original archive")
     records = sorted(records, key=lambda r: (r.split, r.path, r.label))
     targets = [prepared_path(r.path) for r in records]
-    _check_targets(records, targets, raw_root, Path(out_dir))
+    _check_targets(records, targets, raw_root, Path(out_dir), fix)
     if len(set(targets)) != len(targets):
         raise DmlbenchError(f"{len(targets) - len(set(targets))} records of {raw_root} share an image path: "
                             f"each image must be listed once")
@@ -218,10 +170,10 @@ def prepare_dataset(records: list[Record], raw_root: Path, out_dir: Path, crop: 
                             f"prepare uncropped")
     jobs = [(Path(raw_root) / r.path, Path(out_dir) / t, r.box if crop else None, max_side, jpeg_quality)
             for r, t in zip(records, targets)]
-    _missing_first(jobs, skip_corrupt)
-    bad = _run(jobs, workers, skip_corrupt)
-    if skip_corrupt:
-        write_skip_report(Path(out_dir) / SKIP_REPORT, records, bad)
+    _missing_first(jobs, skip_corrupt, fix)
+    bad = _run(jobs, workers, skip_corrupt, fix)
+    if skip_corrupt or ignored:
+        write_skip_report(Path(out_dir) / SKIP_REPORT, records, bad, ignored)
     summary = {}
     for split in sorted({r.split for r in records}):
         rows = [(t, r.label) for i, (r, t) in enumerate(zip(records, targets)) if r.split == split and i not in bad]

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from dmlbench import atomic
+from dmlbench.data.decode import UnreadableImage, decode_image
 from dmlbench.data.paths import escape_problem
 from dmlbench.errors import DmlbenchError
 from dmlbench.reporting.ranking import search_pair, top_k
@@ -24,6 +25,8 @@ BORDER = 4  # frame width
 CAPTION = 14  # caption line under each image
 GAP = 6  # space between cells
 TITLE = 18  # the picture's title line
+PICTURE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}  # by the file's extension; PNG otherwise
+JPEG_QUALITY = 95  # a `dmlbench query --out x.jpg` picture; Pillow's default 75 smears the captions
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,8 @@ def prepared_image(prepared: Path, relative: str) -> Path:
 
 
 def draw_rows(rows: list[Row], title: str, path: Path) -> None:
-    """Write the rows as one PNG at ``path`` (atomically); every image file is read as untrusted."""
+    """Write the rows as one picture at ``path`` (atomically; JPEG for .jpg/.jpeg, else PNG); every image file is
+    read as untrusted."""
     if not rows:
         raise DmlbenchError(f"no queries to draw in {path}: the evaluation split is empty; rerun dvc repro prepare")
     width = max(1 + len(row.results) for row in rows) * _cell_width() + GAP
@@ -98,8 +102,9 @@ def draw_rows(rows: list[Row], title: str, path: Path) -> None:
         y = TITLE + r * _cell_height() + GAP
         for c, cell in enumerate([row.query, *row.results]):
             _draw_cell(canvas, draw, font, cell, GAP + c * _cell_width(), y)
+    kind = PICTURE_FORMATS.get(Path(path).suffix.lower(), "PNG")
     with atomic.atomic_path(path) as tmp:
-        canvas.save(tmp, format="PNG")
+        canvas.save(tmp, format=kind, **({"quality": JPEG_QUALITY} if kind == "JPEG" else {}))
 
 
 def cell_box(row: int, column: int) -> tuple[int, int, int, int]:
@@ -129,13 +134,13 @@ def _draw_cell(canvas: Image.Image, draw: ImageDraw.ImageDraw, font, cell: Cell,
 
 
 def _thumbnail(path: Path) -> Image.Image:
-    """The image at ``path`` scaled to fit THUMB x THUMB, or one line naming the file that cannot be read."""
+    """The image at ``path`` as prepare and query decode it (upright, 8-bit) scaled to fit THUMB x THUMB, or one
+    line naming the file that cannot be read."""
     try:
-        with Image.open(path) as image:
-            image = image.convert("RGB")
-    except (OSError, UnidentifiedImageError, Image.DecompressionBombError, ValueError) as exc:
-        raise DmlbenchError(f"cannot read image {path} ({type(exc).__name__}): for a prepared image rerun "
-                            f"dvc repro -f prepare; for your own, pass a JPEG or PNG file") from None
+        image = decode_image(path, check_shape=False)  # a prepared crop may be small; its source was checked
+    except UnreadableImage as exc:
+        raise DmlbenchError(f"cannot read image {path} ({exc.cause}): for a prepared image rerun dvc repro -f "
+                            f"prepare; for your own, pass a JPEG or PNG file") from None
     return ImageOps.contain(image, (THUMB, THUMB))  # up or down, aspect ratio kept
 
 
