@@ -31,8 +31,8 @@ def _lexical_problem(relative: str) -> str | None:
     return None
 
 
-def escape_problem(root: Path, relative: str, prefix: str = "",
-                   follow_last: bool = True) -> tuple[str, str] | None:
+def escape_problem(root: Path, relative: str, prefix: str = "", follow_last: bool = True,
+                   fix: str = ARCHIVE_FIX) -> tuple[str, str] | None:
     """(problem, fix) when ``root``/``prefix``/``relative`` is not safely inside ``root``, else None.
 
     ``relative`` is the entry as a dataset file wrote it and ``prefix`` the trusted folder it is relative to
@@ -40,10 +40,11 @@ def escape_problem(root: Path, relative: str, prefix: str = "",
     resolved, so a symbolic link (to a file or to any folder on the way, ``prefix`` included) that points
     outside ``root`` counts as leaving it; a link that resolves inside ``root`` is fine. ``follow_last=False``
     resolves the folders only, for a writer that replaces the last component rather than writing through it.
+    ``fix`` is the fix of a path that is unsafe as written (a folder of one's own is renamed, not restored).
     """
     problem = _lexical_problem(relative)
     if problem:
-        return problem, ARCHIVE_FIX
+        return problem, fix
     real_root = os.path.realpath(root)
     joined = Path(root) / prefix / relative
     # realpath is non-strict: a missing or dangling tail is kept as written.
@@ -54,12 +55,12 @@ def escape_problem(root: Path, relative: str, prefix: str = "",
     return None
 
 
-def contained_path(root: Path, relative: str, where: str, prefix: str = "") -> str:
+def contained_path(root: Path, relative: str, where: str, prefix: str = "", fix: str = ARCHIVE_FIX) -> str:
     """``prefix``/``relative`` as a clean POSIX path when it stays inside ``root``; else one line naming ``where``.
 
     ``where`` names the dataset file and entry that listed the path (e.g. ``/data/cub/images.txt:5``).
     """
-    found = escape_problem(root, relative, prefix)
+    found = escape_problem(root, relative, prefix, fix=fix)
     if found:
         problem, fix = found
         raise DmlbenchError(f"{where}: image path {relative!r} {problem}: {fix}")

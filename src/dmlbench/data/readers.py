@@ -11,8 +11,9 @@ from typing import Callable
 from dmlbench.data.cars import read_cars
 from dmlbench.data.counts import split_counts
 from dmlbench.data.cub import PUBLISHED_COUNTS, read_cub
-from dmlbench.data.folder import read_folder
+from dmlbench.data.folder import OWN_FIX, read_folder, scan_folder
 from dmlbench.data.inshop import read_inshop
+from dmlbench.data.prepare import RESTORE_FIX
 from dmlbench.data.records import Record
 from dmlbench.data.sop import read_sop
 from dmlbench.registry import get
@@ -27,6 +28,18 @@ READERS: dict[str, Callable[..., list[Record]]] = {
 }
 
 NO_PUBLISHED_COUNTS = {"folder", "synthetic"}  # any size is valid: nothing to relax, nothing to warn about
+IMAGE_FIXES = {"folder": OWN_FIX, "synthetic": "regenerate the dataset (dvc repro -f synthesize)"}
+
+
+def image_fix(name: str) -> str:
+    """What to do about an unusable image of dataset ``name``, when the problem has no fix of its own."""
+    return IMAGE_FIXES.get(name, RESTORE_FIX)
+
+
+def ignored_entries(name: str, root: Path) -> list[tuple[str, str]]:
+    """(path, reason) of the files a reader leaves out of the dataset: a folder's non-images; [] for the
+    published layouts, whose lists name every image."""
+    return scan_folder(Path(root))[1] if name == "folder" else []
 
 
 def read_dataset(name: str, root: Path, check_counts: bool = True) -> list[Record]:
