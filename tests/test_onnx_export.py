@@ -2,6 +2,7 @@
 external-data format, a failed check that replaces nothing, and `dmlbench query --onnx`."""
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -105,6 +106,56 @@ def test_a_failed_check_replaces_nothing(exported, tmp_path, monkeypatch):
         export_cli.export_run(ws, RUN.name)
     assert ws.onnx(RUN.name).read_bytes() == before
     assert sorted(p.name for p in (root / "exports").iterdir()) == [RUN.name]
+
+
+def test_exports_where_a_file_stands_is_one_line(exported, tmp_path, capsys):
+    """The folder cannot be made (a file has its name): the same OSError path a read-only exports/ takes."""
+    root = Path(shutil.copytree(exported, tmp_path / "ws"))
+    shutil.rmtree(root / "exports")
+    (root / "exports").write_text("my notes\n")
+    assert main(["export", "--run", RUN.name, "--root", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"dmlbench: error: cannot write the export under "
+                                                   f"{root / 'exports'} (FileExistsError: "), err
+    assert err.rstrip().endswith("then run dmlbench export again; no export was replaced")
+    assert (root / "exports").read_text() == "my notes\n"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only folder anyway (no EACCES to provoke); "
+                                              "the test above takes the same path with a file in the way")
+def test_a_read_only_exports_folder_is_one_line(exported, tmp_path, capsys):
+    root = Path(shutil.copytree(exported, tmp_path / "ws"))
+    before = (root / "exports" / RUN.name / "model.onnx").read_bytes()
+    (root / "exports").chmod(0o555)
+    try:
+        assert main(["export", "--run", RUN.name, "--root", str(root)]) == 2
+    finally:
+        (root / "exports").chmod(0o755)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "(PermissionError: " in err, err
+    assert (root / "exports" / RUN.name / "model.onnx").read_bytes() == before
+
+
+def test_a_failed_move_into_place_puts_the_old_export_back(exported, tmp_path, monkeypatch):
+    root = Path(shutil.copytree(exported, tmp_path / "ws"))
+    ws = Workspace(root)
+    before = ws.onnx(RUN.name).read_bytes()
+    monkeypatch.setattr(export_cli, "export_onnx", lambda model, side, path, **_: shutil.copy(ws.onnx(RUN.name), path)
+                        and False)  # the exported file itself, without exporting again (seconds)
+    real_rename = Path.rename
+
+    def refuse_the_new_one(self, target):
+        staged = self.name.startswith(f".{RUN.name}.") and self.name != f".{RUN.name}.old"  # mkdtemp's name
+        if staged and Path(target) == ws.onnx(RUN.name).parent:
+            raise PermissionError(13, "Permission denied", str(target))
+        return real_rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", refuse_the_new_one)
+    with pytest.raises(DmlbenchError, match=r"cannot write the export under .*\(PermissionError: .*no export was "
+                                            r"replaced"):
+        export_cli.export_run(ws, RUN.name)
+    assert ws.onnx(RUN.name).read_bytes() == before
+    assert sorted(p.name for p in (root / "exports").iterdir()) == [RUN.name]  # no staging or .old folder left
 
 
 def test_another_network_fails_the_check(exported):

@@ -25,7 +25,9 @@ def parser() -> argparse.ArgumentParser:
     query.add_argument("--k", type=int, default=8, help="results per image (default 8)")
     query.add_argument("--gallery", choices=("test", "train"), default="test",
                        help="test: the evaluation gallery embed wrote; train: the training images, embedded now")
-    query.add_argument("--out", type=Path, default=Path("query.png"), help="the picture (default query.png)")
+    query.add_argument("--out", type=Path, default=Path("query.png"),
+                       help="the picture, .png or .jpg (default query.png); never a file git tracks or a file "
+                            "under the pipeline's output folders")
     query.add_argument("--onnx", action="store_true", help="embed with exports/<run>/model.onnx (onnxruntime)")
     query.add_argument("--list", action="store_true", help="list the runs of the workspace and stop")
     query.add_argument("--root", type=Path, default=Path("."), help="the workspace (default: here)")
@@ -50,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _query(args) -> None:
-    from dmlbench.cli.query import load_gallery, open_run, report, search
+    from dmlbench.cli.query import check_out, load_gallery, open_run, report, search
     from dmlbench.cli.runs import Workspace, list_runs
 
     ws = Workspace(args.root)
@@ -60,6 +62,7 @@ def _query(args) -> None:
     if not args.run or not args.images:
         raise DmlbenchError("dmlbench query needs --run <run> and at least one IMAGE (dmlbench query --list shows "
                             "the runs)")
+    check_out(args.out, args.root)  # before any work: a refused --out would waste it
     opened = open_run(ws, args.run, args.onnx)
     gallery = load_gallery(ws, opened, args.gallery)
     answer = search(ws, opened, gallery, args.images, args.k)

@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from dmlbench.cli.runs import EXPORTS, Workspace, load_torch_model, run_transform
+from dmlbench.data.decode import one_line
 from dmlbench.data.image_dataset import ManifestDataset, class_list
 from dmlbench.data.manifest import eval_splits, read_manifest
 from dmlbench.errors import DmlbenchError
@@ -29,8 +30,7 @@ def export_run(ws: Workspace, name: str, external_limit: int | None = None) -> d
     model, saved = load_torch_model(ws, name)
     method, cfg, transform = run_transform(saved, ws.model(name))
     side = method.image_sizes(cfg)["test"]
-    (ws.root / EXPORTS).mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=ws.root / EXPORTS))
+    staging = _staging(ws.root / EXPORTS, name)
     try:
         limit = {} if external_limit is None else {"external_limit": external_limit}
         external = export_onnx(model, side, staging / "model.onnx", **limit)
@@ -41,9 +41,25 @@ def export_run(ws: Workspace, name: str, external_limit: int | None = None) -> d
                   "external_data": external, "check": check, "seconds": round(time.perf_counter() - start, 1)}
         (staging / "model.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
         _replace(staging, ws.onnx(name).parent)
+    except OSError as exc:  # the disk filled, or the folder changed under us
+        raise _unwritable(ws.root / EXPORTS, exc) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return record
+
+
+def _unwritable(exports: Path, exc: OSError) -> DmlbenchError:
+    return DmlbenchError(f"cannot write the export under {exports} ({one_line(exc)}): make {exports} a folder you "
+                         f"can write to (with free space), then run dmlbench export again; no export was replaced")
+
+
+def _staging(exports: Path, name: str) -> Path:
+    """A fresh hidden folder in exports/ to build the export in (the rename into place stays on one file system)."""
+    try:
+        exports.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f".{name}.", dir=exports))
+    except OSError as exc:  # read-only, not a folder, full
+        raise _unwritable(exports, exc) from None
 
 
 def check_export(model: torch.nn.Module, onnx: OnnxEmbedder, prepared: Path, transform) -> dict:
@@ -77,10 +93,24 @@ def _recall_at_1(embeddings: dict, which: int) -> float:
 
 
 def _replace(staging: Path, target: Path) -> None:
-    """Put the staged files in place of ``target``'s: the old export is kept until the new one is complete."""
+    """Put the staged files in place of ``target``'s: the old export is kept until the new one is in place, and
+    put back when the new one cannot be."""
     old = target.with_name(f".{target.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
+    _remove(old)
+    if target.exists() or target.is_symlink():
         target.rename(old)
-    staging.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
+    try:
+        staging.rename(target)
+    except OSError:
+        if old.exists() or old.is_symlink():
+            old.rename(target)
+        raise
+    _remove(old)
+
+
+def _remove(path: Path) -> None:
+    """Delete a folder tree, or a file or link standing where one was (nothing when absent)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
