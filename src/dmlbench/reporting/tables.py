@@ -59,7 +59,8 @@ def recall_table(dataset: str, runs: list[dict], published: list[dict]) -> str:
 
     Rows are grouped by (method, backbone, crop); runs that differ only in their seed share a row showing mean +- sample
     standard deviation over the n seeds (column "n"). A method with binary codes (NormSoftmax) gets a dense and a
-    binary row for each configuration and for the seed.
+    binary row for each configuration and for the seed. A seed whose file names ``compare_with`` (a variant of
+    ours) gets its row right after that variant's rows; our other variants come first, with no published neighbour.
     """
     ks = RECALL_KS[dataset]
     header = ["Method", "Backbone", "Variant", "Crop", "Features", "Source", "n", *[f"R@{k}" for k in ks], "MAP@R",
@@ -78,9 +79,10 @@ def recall_table(dataset: str, runs: list[dict], published: list[dict]) -> str:
         every = [r for group in configs for r in group]
         features = sorted({f for r in every for f in _features(r, None)} | set(_features(None, cell)),
                           key=lambda f: (f != "dense", f))
+        paired = (seed or {}).get("compare_with")
         for feature in features:  # each feature's rows together: ours, then the seed's, easy to compare
-            for group in configs or [None]:
-                variant = group[0]["run"]["variant"] if group else cell["variant"]
+            for group in _beside_published(configs, paired):
+                variant = group[0]["run"]["variant"] if group else paired or cell["variant"]
                 rows.append([method, BACKBONE_TITLES.get(backbone, backbone), variant, crop, feature,
                              *_our_cells(group, feature, ks, _ambiguous(group, configs))])
             if cell is not None:
@@ -89,6 +91,22 @@ def recall_table(dataset: str, runs: list[dict], published: list[dict]) -> str:
                 rows.append([method, BACKBONE_TITLES.get(backbone, backbone), cell["variant"], crop, feature,
                              f"{seed['source']}, published (best test epoch)", MISSING, *shown, MISSING, MISSING])
     return tabulate(rows, header, tablefmt="github", disable_numparse=True)
+
+
+def _beside_published(configs: list[list[dict]], paired: str | None) -> list[list[dict] | None]:
+    """The configurations in row order, the published row to follow: those of the ``paired`` variant last (None
+    stands for "not run"); without a pairing all of them (or None)."""
+    if paired is None:
+        return configs or [None]
+    others = [g for g in configs if g[0]["run"]["variant"] != paired]
+    return others + ([g for g in configs if g[0]["run"]["variant"] == paired] or [None])
+
+
+def published_notes(dataset: str, published: list[dict]) -> str:
+    """The notes of the seeds with numbers for ``dataset`` (what their rows are, and the evidence), one paragraph
+    each; empty when none has a note."""
+    return "".join(f"\n\n{seed['source']}: {' '.join(seed['note'].split())}" for seed in published
+                   if seed.get("note") and seed["recall"].get(dataset))
 
 
 def _groups(runs) -> dict[tuple, list[dict]]:
@@ -197,7 +215,7 @@ def render_tables(runs: list[dict], measured: list[dict], published: list[dict],
         if dataset not in datasets and not any(r["run"]["dataset"] == dataset for r in runs):
             continue
         parts.append(f"#### {DATASET_TITLES[dataset]}: Recall@K, MAP@R, R-Precision (%)\n\n"
-                     + recall_table(dataset, runs, published))
+                     + recall_table(dataset, runs, published) + published_notes(dataset, published))
     if runs:
         parts.append("#### Where the numbers came from\n\n" + provenance_table(runs))
     if complexity:
