@@ -15,11 +15,11 @@ from dmlbench.data.bit_depth import to_rgb8
 from dmlbench.errors import DmlbenchError
 
 Box = tuple[int, int, int, int]
-# Below 16 px a side an image holds a few hundred pixels at most; every method reads 32 px or more (the seeds
-# 224), so training would see an upscaled blur. 16 is also the smallest image the synthetic generator writes.
+# Below 16 px a side the transforms blow an image up more than 3x (the demo's 48-64 px) or 14x (the seeds' 224 px)
+# into a blur; 16 is also the smallest image the synthetic generator writes. A 1x1 image is one colour.
 MIN_SIDE = 16
-# Beyond 10:1 the square crop or pad of every method's transform keeps under a tenth of the image (CGD pads it to a
-# strip a tenth as high as the square); phone panoramas stay around 4:1.
+# Beyond 10:1 the methods' square crops keep under a tenth of the image, and CGD's pad to a square leaves a strip
+# under a tenth as high as the square: a 4000x10 image is a line of noise.
 MAX_ASPECT = 10.0
 ORIENTATION = 0x0112  # the EXIF Orientation tag
 # Orientation value -> the transpose that turns the stored pixels upright (EXIF 2.3, tag 274).
