@@ -174,7 +174,7 @@ def test_resume_keeps_the_best_so_far(prepared12, tmp_path, monkeypatch):
 
     def stop_in_third_epoch(stop, where):
         calls["n"] += 1
-        return calls["n"] == 5  # 2 batches per epoch: epoch 3, step 1, after the best epoch (2) was kept
+        return calls["n"] == 7  # 3 batches per epoch (6, 6, 4): epoch 3, step 1, after the best epoch (2) was kept
 
     monkeypatch.setattr(loop, "_stop_everywhere", stop_in_third_epoch)
     with pytest.raises(DmlbenchError, match="stopped by SIGTERM at epoch 3"):
