@@ -194,3 +194,18 @@ def test_lrec_exports_its_fused_form_and_matches_the_cpus_loop(tmp_path):
     onnx_embeddings = OnnxEmbedder(tmp_path / "lrec.onnx").session.run(None, {"images": images.numpy()})[0]
     torch.testing.assert_close(torch.nn.functional.normalize(torch.from_numpy(onnx_embeddings), dim=1),
                                model(images)[0].detach(), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("umask, expected", [(0o002, 0o775), (0o022, 0o755)])
+def test_the_export_folder_gets_mkdirs_mode_not_0700(exported, tmp_path, umask, expected):
+    """exports/<run>/ is a colleague's to read on a shared server (issue 30): the umask decides, as for mkdir."""
+    import stat
+    root = Path(shutil.copytree(exported, tmp_path / "ws"))
+    ws = Workspace(root)
+    shutil.rmtree(ws.onnx(RUN.name).parent)
+    previous = os.umask(umask)
+    try:
+        export_cli.export_run(ws, RUN.name)
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(ws.onnx(RUN.name).parent.stat().st_mode) == expected

@@ -3,12 +3,12 @@ evaluation images before it replaces anything (cosine >= MIN_COSINE for every im
 
 import json
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 
+from dmlbench import atomic
 from dmlbench.cli.runs import EXPORTS, Workspace, load_torch_model, run_transform
 from dmlbench.data.decode import one_line
 from dmlbench.data.image_dataset import ManifestDataset, class_list
@@ -54,10 +54,11 @@ def _unwritable(exports: Path, exc: OSError) -> DmlbenchError:
 
 
 def _staging(exports: Path, name: str) -> Path:
-    """A fresh hidden folder in exports/ to build the export in (the rename into place stays on one file system)."""
+    """A fresh hidden folder in exports/ to build the export in (the rename into place stays on one file system),
+    with mkdir's mode (0777 less the umask), not mkdtemp's 0700: a colleague or a group's cache can read it."""
     try:
         exports.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=f".{name}.", dir=exports))
+        return atomic.temp_dir(exports, f".{name}.")
     except OSError as exc:  # read-only, not a folder, full
         raise _unwritable(exports, exc) from None
 
