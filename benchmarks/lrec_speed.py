@@ -55,27 +55,36 @@ def saved_bytes(model, images, amp: bool) -> int:
     return sum(size for (ptr, _), size in seen.items() if ptr not in params)
 
 
-def estimate_memory(args, device) -> None:
-    """Activations of 1 and 2 learners -> stem + per learner, extrapolated; fp32 weights, grads, Adam's 2 moments."""
-    images = torch.randn(args.batch_size, 3, args.image_size, args.image_size, device=device)
+def memory_estimate(backbone: str, learners: int, batch_size: int, image_size: int, amp: bool,
+                    device: torch.device) -> dict[str, int]:
+    """Bytes of one fused training step, from 1 and 2 learners measured on ``device``: activations saved for
+    backward (stem + ``learners`` x one learner) and fp32 weights, gradients and Adam's two moments."""
+    images = torch.randn(batch_size, 3, image_size, image_size, device=device)
     sizes = {}
     for count in (1, 2):
         table = np.zeros((count, CLASSES), dtype=np.int64)  # the values do not change the sizes
-        fused, _ = build_pair(args.backbone, False, count, table, META_CLASSES)
+        fused, _ = build_pair(backbone, False, count, table, META_CLASSES)
         fused.execution = "fused"  # the GPU's form, whatever device measures it
-        sizes[count] = (saved_bytes(fused.to(device).train(), images, args.amp), sum(
+        sizes[count] = (saved_bytes(fused.to(device).train(), images, amp), sum(
             p.numel() for p in fused.parameters()))
     learner = [sizes[2][i] - sizes[1][i] for i in range(2)]
     stem = [sizes[1][i] - learner[i] for i in range(2)]
-    activations, params = (stem[i] + args.learners * learner[i] for i in range(2))
-    static = params * 4 * 4  # fp32 weights, gradients and Adam's two moments
+    activations, params = (stem[i] + learners * learner[i] for i in range(2))
+    return {"stem": stem[0], "learner": learner[0], "activations": activations, "parameters": params,
+            "static": params * 4 * 4}  # fp32 weights, gradients and Adam's two moments
+
+
+def estimate_memory(args, device) -> None:
+    """Print ``memory_estimate`` for the command line's network."""
+    bytes_ = memory_estimate(args.backbone, args.learners, args.batch_size, args.image_size, args.amp, device)
     gib = 2**30
     print(f"lrec_speed --activations: {args.backbone} x {args.learners}, batch {args.batch_size}, "
           f"{args.image_size} px, amp {args.amp}, measured on {device}")
-    print(f"  activations saved for backward: stem {stem[0] / gib:.2f} GiB + {learner[0] / gib:.2f} GiB per learner "
-          f"-> {activations / gib:.1f} GiB")
-    print(f"  parameters {params:,} -> weights + gradients + Adam {static / gib:.1f} GiB; total "
-          f"{(static + activations) / gib:.1f} GiB (before allocator overhead and workspace)")
+    print(f"  activations saved for backward: stem {bytes_['stem'] / gib:.2f} GiB + {bytes_['learner'] / gib:.2f} GiB "
+          f"per learner -> {bytes_['activations'] / gib:.1f} GiB")
+    print(f"  parameters {bytes_['parameters']:,} -> weights + gradients + Adam {bytes_['static'] / gib:.1f} GiB; "
+          f"total {(bytes_['static'] + bytes_['activations']) / gib:.1f} GiB (before allocator overhead and "
+          f"workspace)")
 
 
 def time_steps(model, images, labels, args) -> float:
