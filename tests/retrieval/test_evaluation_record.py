@@ -7,6 +7,7 @@ import torch
 
 from dmlbench.errors import DmlbenchError
 from dmlbench.retrieval.evaluation import evaluate_splits
+from dmlbench.retrieval.metrics import retrieval_metrics
 
 
 def split(labels, seed=0, dim=6):
@@ -57,3 +58,23 @@ def test_a_single_class_test_split_is_refused():
 def test_splits_of_another_layout_are_refused(splits):
     with pytest.raises(DmlbenchError, match=r"not test or query \+ gallery: rerun dvc repro embed"):
         evaluate_splits(splits, (1,), 4)
+
+
+def test_intervals_sit_beside_the_metrics_nested_as_they_are():
+    test = split([0, 0, 0, 1, 1, 2, 2, 2, 3, 3, 4, 4], seed=3)
+    result = evaluate_splits({"test": test}, (1, 2), 4, features=("dense", "binary"))
+    intervals = result["intervals"]
+    assert {k: intervals[k] for k in ("level", "resamples", "seed", "unit", "method", "classes")} == {
+        "level": 0.95, "resamples": 1000, "seed": 0, "unit": "class", "method": "percentile", "classes": 5}
+    bounds = intervals["metrics"]
+    assert set(bounds) == set(result["metrics"]) and set(bounds["binary"]) == set(result["metrics"]["binary"])
+    for values, ranges in ((result["metrics"], bounds), (result["metrics"]["binary"], bounds["binary"])):
+        for name, value in values.items():
+            if name != "binary":
+                low, high = ranges[name]
+                assert 0 <= low <= high <= 1, name
+    # The point metrics are what retrieval_metrics gives, rounded as before: the intervals change none of them.
+    dense = retrieval_metrics(test["embeddings"], test["labels"], ks=(1, 2), chunk_size=4)
+    assert {k: v for k, v in result["metrics"].items() if k != "binary"} == {k: round(v, 6) for k, v in dense.items()}
+    assert evaluate_splits({"test": test}, (1, 2), 4, features=("dense", "binary")) == result  # seeded
+    json.dumps(result)

@@ -7,19 +7,27 @@ import torch
 from dmlbench.config import plain
 from dmlbench.errors import DmlbenchError
 from dmlbench.data.manifest import EVAL_LAYOUTS
-from dmlbench.retrieval.metrics import queries_without_relevant, retrieval_metrics
+from dmlbench.retrieval.intervals import bootstrap_facts, metric_intervals
+from dmlbench.retrieval.metrics import per_query_values, queries_without_relevant
+from dmlbench.retrieval.per_query import PerQuery
 
 
 def load_embeddings(path: Path, expected_run: dict) -> dict:
     """The embeddings file's dict ("run", "training", "embedding", "splits"), refusing an unreadable or foreign
     file, or one written by another run. Each refusal is one DmlbenchError line naming the file and the fix.
     """
+    saved = read_embeddings(path)
+    _check_run_stamp(path, saved, expected_run)  # last and on its own: a file's structure never depends on the stamp
+    return saved
+
+
+def read_embeddings(path: Path) -> dict:
+    """load_embeddings without the run check, for a caller that checks the "run" stamp itself (compare)."""
     saved = _read_embeddings_file(path)
     for key in ("training", "embedding"):  # what the embed stage copies from the model file and adds
         if not isinstance(saved.get(key), dict):
             raise _foreign(path, f'it holds no "{key}" record')
     _check_splits(path, saved["splits"])
-    _check_run_stamp(path, saved, expected_run)  # last and on its own: a file's structure never depends on the stamp
     return saved
 
 
@@ -97,46 +105,59 @@ def _foreign(path: Path, problem: str) -> DmlbenchError:
                          f"rerun dvc repro embed")
 
 
-# feature -> how retrieval_metrics ranks it: dense embeddings by cosine, binary codes (their signs) by Hamming.
+# feature -> how per_query_values ranks it: dense embeddings by cosine, binary codes (their signs) by Hamming.
 FEATURES = {"dense": "cosine", "binary": "hamming"}
 
 
 def evaluate_splits(splits: dict, ks: tuple[int, ...], chunk_size: int, features: tuple[str, ...] = ("dense",)
                     ) -> dict:
-    """Recall@K, MAP@R and R-Precision per feature (test vs itself, or query vs gallery).
+    """Recall@K, MAP@R and R-Precision per feature (test vs itself, or query vs gallery), with their intervals.
 
     Dense metrics are the top-level keys; every other feature's metrics sit under its name, e.g. "binary".
     Beside "metrics" (what metrics/summary.json receives) come the sizes: "queries", "gallery" and
     "queries_without_relevant", the queries that have no relevant item to find (misses for Recall@K, left
     out of MAP@R and R-Precision); that count depends on the labels only, so it is one number for all features.
+    "intervals" holds each metric's 95 % bootstrap interval over the test classes ([low, high], nested as
+    "metrics" is) and how it was made (intervals.py).
     """
     if not _known_layout(splits):
         raise DmlbenchError(f"embeddings hold the splits {sorted(splits)}, not test or query + gallery: "
                             f"rerun dvc repro embed")
-    metrics: dict = {}
-    for feature in features:
-        values = _feature_metrics(splits, ks, chunk_size, FEATURES[feature])
-        rounded = {k: round(v, 6) for k, v in values.items()}
-        if feature == "dense":
-            metrics.update(rounded)
-        else:
-            metrics[feature] = rounded
+    values = {feature: per_query_splits(splits, ks, chunk_size, feature) for feature in features}
+    metrics = _nested({feature: v.metrics() for feature, v in values.items()})
+    bounds = _nested(metric_intervals(values))
+    labels = next(iter(values.values())).labels
     if "test" in splits:
-        labels = splits["test"]["labels"]
         sizes = {"queries": len(labels), "gallery": len(labels) - 1,
-                 "queries_without_relevant": queries_without_relevant(labels)}
+                 "queries_without_relevant": queries_without_relevant(splits["test"]["labels"])}
     else:
         query, gallery = splits["query"]["labels"], splits["gallery"]["labels"]
         sizes = {"queries": len(query), "gallery": len(gallery),
                  "queries_without_relevant": queries_without_relevant(query, gallery)}
-    return {"metrics": metrics, **sizes}
+    return {"metrics": metrics, **sizes, "intervals": {**bootstrap_facts(labels), "metrics": bounds}}
 
 
-def _feature_metrics(splits: dict, ks: tuple[int, ...], chunk_size: int, similarity: str) -> dict:
+def per_query_splits(splits: dict, ks: tuple[int, ...], chunk_size: int, feature: str = "dense") -> PerQuery:
+    """What each query of ``splits`` scored with ``feature`` (test vs itself, or query vs gallery): the values
+    evaluate averages into its metrics and resamples into their intervals."""
+    similarity = FEATURES[feature]
     if "test" in splits:
         test = splits["test"]
-        return retrieval_metrics(test["embeddings"], test["labels"], ks=ks, chunk_size=chunk_size,
-                                 similarity=similarity)
+        return per_query_values(test["embeddings"], test["labels"], ks=ks, chunk_size=chunk_size,
+                                similarity=similarity)
     query, gallery = splits["query"], splits["gallery"]
-    return retrieval_metrics(query["embeddings"], query["labels"], gallery["embeddings"], gallery["labels"], ks=ks,
-                             chunk_size=chunk_size, similarity=similarity)
+    return per_query_values(query["embeddings"], query["labels"], gallery["embeddings"], gallery["labels"], ks=ks,
+                            chunk_size=chunk_size, similarity=similarity)
+
+
+def _nested(by_feature: dict[str, dict]) -> dict:
+    """{feature: {name: value}} as the metrics file lays it out: dense at the top level, every other feature
+    under its name; numbers rounded to 6 decimals (lists of them too)."""
+    out: dict = {}
+    for feature, values in by_feature.items():
+        rounded = {k: [round(x, 6) for x in v] if isinstance(v, list) else round(v, 6) for k, v in values.items()}
+        if feature == "dense":
+            out.update(rounded)
+        else:
+            out[feature] = rounded
+    return out

@@ -16,7 +16,8 @@ from typing import Sequence
 import torch
 
 from dmlbench.errors import DmlbenchError
-from dmlbench.retrieval.ranks import Ranks, cross_ranks, nonfinite_rows, self_ranks
+from dmlbench.retrieval.per_query import PerQuery
+from dmlbench.retrieval.ranks import cross_ranks, nonfinite_rows, self_ranks
 
 SIMILARITIES = ("cosine", "hamming")
 TILE_CAP = 4096
@@ -35,16 +36,25 @@ def retrieval_metrics(query: torch.Tensor, query_labels: torch.Tensor,
     working memory to about chunk_size x gallery similarities. Non-finite embeddings and a gallery of fewer
     than 2 classes are refused with a DmlbenchError.
     """
+    return per_query_values(query, query_labels, gallery, gallery_labels, ks, chunk_size, similarity).metrics()
+
+
+def per_query_values(query: torch.Tensor, query_labels: torch.Tensor,
+                     gallery: torch.Tensor | None = None, gallery_labels: torch.Tensor | None = None,
+                     ks: Sequence[int] = (1, 2, 4, 8), chunk_size: int = 1024,
+                     similarity: str = "cosine") -> PerQuery:
+    """What each query scored (retrieval_metrics' inputs, checks and ranking), in query order: the metrics are
+    its .metrics(), and intervals.py resamples it."""
     self_mode = gallery is None
     if self_mode:
         gallery, gallery_labels = query, query_labels
     _validate(query, query_labels, gallery, gallery_labels, ks, chunk_size, self_mode, similarity)
-    tally = _Tally(ks)
-    for ranks in _ranks(_features(query, similarity), query_labels.long(),
-                        None if self_mode else _features(gallery, similarity), gallery_labels.long(),
-                        max(ks), chunk_size):
-        tally.add(ranks, chunk_size)
-    return tally.metrics(len(query))
+    values = PerQuery.empty(ks, query_labels)
+    for rows, ranks in _ranks(_features(query, similarity), query_labels.long(),
+                              None if self_mode else _features(gallery, similarity), gallery_labels.long(),
+                              max(ks), chunk_size):
+        values.fill(rows, ranks, chunk_size)
+    return values
 
 
 def queries_without_relevant(query_labels: torch.Tensor, gallery_labels: torch.Tensor | None = None) -> int:
@@ -58,13 +68,16 @@ def queries_without_relevant(query_labels: torch.Tensor, gallery_labels: torch.T
 
 
 def _ranks(query, labels, gallery, gallery_labels, max_k: int, chunk_size: int):
-    """The queries' Ranks: in one piece by symmetric blocks (self-retrieval), else per chunk of queries."""
+    """(query index of each row, Ranks) pieces: one by symmetric blocks (self-retrieval, rows regrouped by
+    class), else one per chunk of queries."""
     if gallery is None:
-        ranks = self_ranks(query, labels, _tile(chunk_size, len(query)), max_k, max_class=chunk_size + 1)
-        if ranks is not None:
-            return [ranks]
+        found = self_ranks(query, labels, _tile(chunk_size, len(query)), max_k, max_class=chunk_size + 1)
+        if found is not None:
+            ranks, order = found
+            return [(order, ranks)]
     self_mode = gallery is None
-    return cross_ranks(query, labels, query if self_mode else gallery, gallery_labels, chunk_size, max_k, self_mode)
+    chunks = cross_ranks(query, labels, query if self_mode else gallery, gallery_labels, chunk_size, max_k, self_mode)
+    return ((torch.arange(start, start + len(st.r)), st) for start, st in zip(range(0, len(query), chunk_size), chunks))
 
 
 def _tile(chunk_size: int, n: int) -> int:
@@ -78,35 +91,6 @@ def _features(x: torch.Tensor, similarity: str) -> torch.Tensor:
     if similarity == "hamming":
         return (x >= 0).float() * 2 - 1
     return x.float()
-
-
-class _Tally:
-    """Running sums of Recall@K hits, AP@R and R-Precision over blocks of queries."""
-
-    def __init__(self, ks: Sequence[int]):
-        self.ks, self.hits, self.ap, self.rp, self.counted = ks, [0] * len(ks), 0.0, 0.0, 0
-
-    def add(self, st: Ranks, block: int) -> None:
-        """Add the queries of st, `block` rows at a time to bound memory."""
-        for a in range(0, len(st.r), block):
-            self._add_rows(st.rows(a, a + block))
-
-    def _add_rows(self, st: Ranks) -> None:
-        has = st.r > 0
-        self.hits = [h + int(((st.beaten[:, 0] < k) & has).sum()) for h, k in zip(self.hits, self.ks)]
-        position = torch.arange(st.beaten.shape[1])
-        rank = st.beaten + position  # 0-based rank of each relevant item
-        inside = rank < st.r[:, None]  # within the top R (padding never is: its position is >= R)
-        r = st.r[has].double()
-        self.ap += (((position + 1) / (rank + 1).double() * inside).sum(dim=1)[has] / r).sum().item()
-        self.rp += (inside.sum(dim=1)[has] / r).sum().item()
-        self.counted += int(has.sum())
-
-    def metrics(self, n_queries: int) -> dict[str, float]:
-        metrics = {f"recall@{k}": h / n_queries for k, h in zip(self.ks, self.hits)}
-        metrics["map@r"] = self.ap / self.counted if self.counted else 0.0
-        metrics["r_precision"] = self.rp / self.counted if self.counted else 0.0
-        return metrics
 
 
 def _validate(query, query_labels, gallery, gallery_labels, ks, chunk_size, self_mode: bool, similarity) -> None:

@@ -184,8 +184,9 @@ def check_features(x: torch.Tensor, name: str) -> None:
 
 
 def self_ranks(x: torch.Tensor, labels: torch.Tensor, tile: int, max_k: int, max_class: int):
-    """Ranks of every item against all others (rows in a regrouped order), or None when a class outgrows a
-    tile or max_class (each query keeps a slot per relevant item: the state is len(x) x largest class)."""
+    """(Ranks of every item against all others, rows in a regrouped order; that order: row i is item order[i]),
+    or None when a class outgrows a tile or max_class (each query keeps a slot per relevant item: the state is
+    len(x) x largest class)."""
     check_features(x, "item")
     tiles = _class_tiles(labels, tile)
     if tiles is None or tiles[2] > max_class:
@@ -218,7 +219,7 @@ def self_ranks(x: torch.Tensor, labels: torch.Tensor, tile: int, max_k: int, max
         for c, d in spans[i + 1:]:
             sim = _product(rows, block(c, d, cols_buffer), buffer)  # rows for queries a:b, columns for c:d
             absorb(st, [(a, sim, perm[c:d]), (c, sim.T, perm[a:b])], max_k)
-    return st
+    return st, perm
 
 
 def _product(rows: torch.Tensor, cols: torch.Tensor, buffer: torch.Tensor) -> torch.Tensor:
