@@ -122,3 +122,56 @@ def test_provenance_table_names_device_software_and_time():
     row = [c.strip() for c in provenance_table([record, run("cub")]).splitlines()[2].split("|")[1:-1]]
     assert row[1:] == ["NVIDIA H200", "2", "2.11.0", "12.8 / 91000", "abcdef12+dirty", "bf16", "yes", "70.5 min"]
     assert provenance_table([run("cub")]).splitlines()[2].count("—") == 8  # an older run without provenance
+
+
+def with_intervals(record, dense=None, binary=None):
+    """``record`` with the intervals evaluate writes beside its metrics ([low, high] fractions)."""
+    bounds = {"recall@1": [0.451, 0.55], "recall@2": [0.5, 0.7], "map@r": [0.2, 0.3049], **(dense or {})}
+    if binary is not None:
+        bounds["binary"] = binary
+    record["intervals"] = {"level": 0.95, "resamples": 1000, "seed": 0, "unit": "class", "method": "percentile",
+                           "classes": 16, "metrics": bounds}
+    return record
+
+
+def cells_of(table: str) -> list[list[str]]:
+    return [[c.strip() for c in line.split("|")[1:-1]] for line in table.splitlines()[2:] if "ResNet18" in line]
+
+
+def test_a_single_run_shows_its_interval_for_recall_at_1_and_map_at_r():
+    [cells] = cells_of(recall_table("car", [with_intervals(run("car", r1=0.5))], PUBLISHED))
+    # R@1 0.5 in [0.451, 0.55] -> 50.0 [45.1, 55.0]; MAP@R 0.25 in [0.2, 0.3049] -> 25.0 [20.0, 30.5] (30.49 rounds
+    # to 30.5); R@2 has an interval in the file but its column shows the value alone, as do R@4, R@8, R-Prec.
+    assert cells[6:] == ["1", "50.0 [45.1, 55.0]", "60.0", "70.0", "80.0", "25.0 [20.0, 30.5]", "30.0"]
+    block = render_tables([with_intervals(run("car"))], [], PUBLISHED)
+    assert "carry [low, high], their 95 % bootstrap interval over the test classes" in block
+
+
+def test_runs_without_intervals_render_as_before_and_seeds_keep_mean_and_sd():
+    [old] = cells_of(recall_table("car", [run("car", r1=0.5)], PUBLISHED))  # a metrics file from before intervals
+    assert old[7] == "50.0" and old[11] == "25.0"
+    assert "bootstrap interval" not in render_tables([run("car")], [], PUBLISHED)
+    seeds = [with_intervals(run("car", r1=0.5)), with_intervals(run("car", r1=0.6, seed=1))]
+    [row] = cells_of(recall_table("car", seeds, PUBLISHED))
+    assert row[6:8] == ["2", "55.0 ± 7.1"] and row[11] == "25.0 ± 0.0"  # no interval across seeds: their spread
+
+
+def test_binary_rows_show_the_binary_intervals():
+    record = with_intervals(run("car", r1=0.5), binary={"recall@1": [0.3, 0.45], "map@r": [0.1, 0.15]})
+    record["metrics"]["binary"] = {"recall@1": 0.375, "recall@2": 0.5, "recall@4": 0.625, "recall@8": 0.75,
+                                   "map@r": 0.125, "r_precision": 0.25}
+    dense, binary = cells_of(recall_table("car", [record], PUBLISHED))
+    assert (dense[4], dense[7]) == ("dense", "50.0 [45.1, 55.0]")
+    assert (binary[4], binary[7], binary[11]) == ("binary", "37.5 [30.0, 45.0]", "12.5 [10.0, 15.0]")
+
+
+@pytest.mark.parametrize("bad", [[0.6, 0.4], [0.4], "0.4-0.6", [0.4, 1.5], [None, 0.5], [True, 1]])
+def test_a_malformed_interval_stops_the_tables_with_one_line(bad):
+    record = with_intervals(run("car"), dense={"recall@1": bad})
+    with pytest.raises(DmlbenchError, match=r"^the metrics file of run cgd-SG-resnet18-car-uncropped-demo-0-0000aaaa "
+                                            r"holds intervals\.metrics\.recall@1 = .*, not \[low, high\] fractions "
+                                            r"with low <= high: delete it, or rerun dvc repro evaluate for that run$"):
+        recall_table("car", [record], PUBLISHED)
+    record["intervals"]["metrics"] = [0.1, 0.2]  # not an object at all
+    with pytest.raises(DmlbenchError, match=r"holds intervals\.metrics = \[0\.1, 0\.2\], not an object: delete it"):
+        recall_table("car", [record], PUBLISHED)

@@ -17,6 +17,7 @@ DATASET_TITLES = {"synthetic": "Synthetic demo (CUB layout)", "car": "CARS196", 
 BACKBONE_TITLES = {"resnet18": "ResNet18", "resnet34": "ResNet34", "resnet50": "ResNet50",
                    "resnext50": "ResNeXt50", "googlenet": "GoogLeNet", "bn_inception": "BN-Inception"}
 MISSING = "—"
+WITH_INTERVAL = ("recall@1", "map@r")  # the columns that show a run's interval (every column would crowd the table)
 
 
 def load_json_dir(folder: Path) -> list[dict]:
@@ -144,7 +145,47 @@ def _our_cells(group: list[dict] | None, feature: str, ks, name_run: bool) -> li
         source += f", seed{'s' if len(group) > 1 else ''} {seeds}, run {group[0]['run']['digest']}"
     names = [f"recall@{k}" for k in ks] + ["map@r", "r_precision"]
     values = [[_metrics(r, feature).get(name) for r in group] for name in names]
-    return [source, str(len(group)), *[_mean_sd(v) for v in values]]
+    cells = [_mean_sd(v) for v in values]
+    if len(group) == 1:  # one run: its interval over test classes; several seeds: their spread instead
+        for i, name in enumerate(names):
+            bounds = _interval(group[0], feature, name) if name in WITH_INTERVAL else None
+            if bounds is not None and values[i][0] is not None:
+                cells[i] += f" [{percent(bounds[0])}, {percent(bounds[1])}]"
+    return [source, str(len(group)), *cells]
+
+
+def _interval(run: dict, feature: str, name: str) -> list[float] | None:
+    """The run's 95 % interval of ``name`` for ``feature`` ([low, high] fractions), or None when its metrics file
+    has none (written before evaluate made them); a malformed one stops the tables with one line."""
+    path = ["intervals", "metrics", *([feature] if feature != "dense" else []), name]
+    value = run
+    for depth, part in enumerate(path):
+        if not isinstance(value, dict):
+            _malformed(run, path[:depth], value, "an object")
+        value = value.get(part)
+        if value is None:
+            return None
+    if not (isinstance(value, list) and len(value) == 2 and all(_fraction(v) for v in value) and value[0] <= value[1]):
+        _malformed(run, path, value, "[low, high] fractions with low <= high")
+    return value
+
+
+def _malformed(run: dict, path: list[str], value, allowed: str):
+    raise DmlbenchError(f"the metrics file of run {run['run']['name']} holds {'.'.join(path)} = {value!r}, not "
+                        f"{allowed}: delete it, or rerun dvc repro evaluate for that run")
+
+
+def _fraction(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1
+
+
+def interval_note(dataset: str, runs: list[dict]) -> str:
+    """The line under a recall table saying what its bracketed ranges are, when one of its runs has them."""
+    if not any(r["run"]["dataset"] == dataset and r.get("intervals") for r in runs):
+        return ""
+    return ("\n\nR@1 and MAP@R of a single run (n = 1) carry [low, high], their 95 % bootstrap interval over the test "
+            "classes (1,000 resamples, seeded; `docs/evaluation.md`); rows of several seeds give mean ± sample "
+            "standard deviation instead.")
 
 
 def _metrics(run: dict, feature: str) -> dict:
@@ -215,7 +256,8 @@ def render_tables(runs: list[dict], measured: list[dict], published: list[dict],
         if dataset not in datasets and not any(r["run"]["dataset"] == dataset for r in runs):
             continue
         parts.append(f"#### {DATASET_TITLES[dataset]}: Recall@K, MAP@R, R-Precision (%)\n\n"
-                     + recall_table(dataset, runs, published) + published_notes(dataset, published))
+                     + recall_table(dataset, runs, published) + interval_note(dataset, runs)
+                     + published_notes(dataset, published))
     if runs:
         parts.append("#### Where the numbers came from\n\n" + provenance_table(runs))
     if complexity:
