@@ -4,6 +4,8 @@ Usage: python benchmarks/eval_speed.py [--n 60502] [--dim 512] [--threads 2] [--
        python benchmarks/eval_speed.py --hamming   (dmlbench's Hamming mode alone, same size)
        python benchmarks/eval_speed.py --dense-only --dim 24576   (dmlbench's cosine mode alone: LREC's
        48 x 512 SOP embedding; no faiss needed)
+       python benchmarks/eval_speed.py --intervals --repeat 3   (dmlbench's cosine mode without and with the
+       bootstrap intervals evaluate writes, same size, taking turns; no faiss needed)
 
 Self-retrieval: every item queries all others, itself excluded. Each side runs in its own subprocess, so its
 peak RSS (ru_maxrss) is its own; both generate the same seeded data. faiss is a benchmark-only comparison.
@@ -83,6 +85,21 @@ def run_dmlbench(x: np.ndarray, labels: np.ndarray, chunk_size: int, similarity:
                              similarity=similarity)
 
 
+def run_intervals(x: np.ndarray, labels: np.ndarray, chunk_size: int) -> dict:
+    """What evaluate does now: per-query values from one ranking, their means, then the class-bootstrap intervals
+    (timed on their own as "bootstrap_wall" and "bootstrap_cpu")."""
+    import torch
+
+    from dmlbench.retrieval.intervals import metric_intervals
+    from dmlbench.retrieval.metrics import per_query_values
+
+    values = per_query_values(torch.from_numpy(x), torch.from_numpy(labels), ks=KS, chunk_size=chunk_size)
+    wall, cpu = time.perf_counter(), time.process_time()
+    bounds = metric_intervals({"dense": values})["dense"]
+    return {"metrics": values.metrics(), "bootstrap_wall": time.perf_counter() - wall,
+            "bootstrap_cpu": time.process_time() - cpu, "intervals": bounds}
+
+
 def set_threads(name: str, threads: int) -> None:
     """Import the side's library and give it `threads` threads."""
     if name == "faiss":
@@ -92,7 +109,8 @@ def set_threads(name: str, threads: int) -> None:
     else:
         import torch
 
-        import dmlbench.retrieval.metrics  # noqa: F401  (imported here so the timing leaves it out)
+        import dmlbench.retrieval.intervals  # noqa: F401  (imported here so the timing leaves them out)
+        import dmlbench.retrieval.metrics  # noqa: F401
 
         torch.set_num_threads(threads)
 
@@ -104,12 +122,14 @@ def side(args) -> None:
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     wall, cpu = time.perf_counter(), time.process_time()
     if args.side == "faiss":
-        metrics = run_faiss(x, labels)
+        result = {"metrics": run_faiss(x, labels)}
+    elif args.side == "intervals":
+        result = run_intervals(x, labels, args.chunk_size)
     else:
-        metrics = run_dmlbench(x, labels, args.chunk_size, args.side)
+        result = {"metrics": run_dmlbench(x, labels, args.chunk_size, args.side)}
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    print(json.dumps({"wall": wall, "cpu": cpu, "peak_gb": peak, "before_gb": rss_before, "metrics": metrics}))
+    print(json.dumps({"wall": wall, "cpu": cpu, "peak_gb": peak, "before_gb": rss_before, **result}))
 
 
 def spawn(args, name: str) -> dict:
@@ -143,6 +163,23 @@ def report(name: str, result: dict) -> None:
           f"({result['before_gb']:.2f} GB before evaluating)")
 
 
+def compare_intervals(args) -> None:
+    """Evaluation without intervals (the metrics alone) and with them (what evaluate does), and their ratio."""
+    results = fastest(args, ["cosine", "intervals"])
+    without, with_ = results["cosine"], results["intervals"]
+    report("without", without)
+    report("with", with_)
+    print(f"bootstrap alone: {with_['bootstrap_wall']:.2f} s wall, {with_['bootstrap_cpu']:.2f} s cpu (1,000 "
+          f"resamples of the test classes)")
+    print(f"ratio with / without intervals: {with_['wall'] / without['wall']:.3f} wall, "
+          f"{with_['cpu'] / without['cpu']:.3f} cpu")
+    print("metrics:  ", json.dumps(with_["metrics"]))
+    print("intervals:", json.dumps(with_["intervals"]))
+    same = with_["metrics"] == without["metrics"]
+    print("metrics equal with and without intervals:", same)
+    assert same, "the point metrics differ with intervals"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=SOP_IMAGES, help="images (more than 1001)")
@@ -152,14 +189,18 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="runs per side; the fastest is reported")
     parser.add_argument("--hamming", action="store_true", help="time dmlbench's Hamming mode alone")
     parser.add_argument("--dense-only", action="store_true", help="time dmlbench's cosine mode alone (no faiss)")
-    parser.add_argument("--side", choices=("faiss", "cosine", "hamming"), help=argparse.SUPPRESS)
+    parser.add_argument("--intervals", action="store_true",
+                        help="time dmlbench's cosine mode without, then with, the bootstrap intervals (no faiss)")
+    parser.add_argument("--side", choices=("faiss", "cosine", "hamming", "intervals"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.side:
         return side(args)
-    if not (args.hamming or args.dense_only) and importlib.util.find_spec("faiss") is None:
+    if not (args.hamming or args.dense_only or args.intervals) and importlib.util.find_spec("faiss") is None:
         sys.exit(INSTALL_FAISS)
     print(f"self-retrieval, {args.n} x {args.dim} float32, {args.threads} threads, chunk_size {args.chunk_size}, "
           f"Recall@{KS}, {os.cpu_count()} CPUs here, OMP_WAIT_POLICY={wait_policy()}")
+    if args.intervals:
+        return compare_intervals(args)
     if args.hamming or args.dense_only:
         alone = "hamming" if args.hamming else "cosine"
         result = fastest(args, [alone])[alone]

@@ -1,5 +1,6 @@
-"""The `dmlbench` console script: `dmlbench query` (search a run's gallery with images) and `dmlbench export`
-(ONNX). Every bad input ends in one `dmlbench: error:` line and exit status 2, as in the stages."""
+"""The `dmlbench` console script: `dmlbench query` (search a run's gallery with images), `dmlbench export`
+(ONNX) and `dmlbench compare` (two runs' paired differences). Every bad input ends in one `dmlbench: error:` line
+and exit status 2, as in the stages."""
 
 import argparse
 import sys
@@ -34,6 +35,12 @@ def parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="write a run's embedding network as ONNX under exports/<run>/")
     export.add_argument("--run", required=True, help="the run's name (dmlbench query --list shows them)")
     export.add_argument("--root", type=Path, default=Path("."), help="the workspace (default: here)")
+    compare = commands.add_parser("compare", help="each metric of two runs on the same test set: A - B with a "
+                                                  "paired-bootstrap 95 %% interval and a verdict")
+    compare.add_argument("run_a", metavar="RUN_A", help="a run (metrics/runs/<run>.json) or a grid cell "
+                                                        "(benchmarks/metrics/<cell>.json)")
+    compare.add_argument("run_b", metavar="RUN_B", help="the other run, evaluated on the same test set")
+    compare.add_argument("--root", type=Path, default=Path("."), help="the workspace (default: here)")
     return top
 
 
@@ -41,10 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; a DmlbenchError becomes one line on stderr and exit status 2."""
     try:
         args = parser().parse_args(argv)
-        if args.command == "query":
-            _query(args)
-        else:
-            _export(args)
+        {"query": _query, "export": _export, "compare": _compare}[args.command](args)
     except DmlbenchError as exc:
         print(f"dmlbench: error: {exc}", file=sys.stderr)
         return 2
@@ -80,6 +84,12 @@ def _export(args) -> None:
     print(f"export: {args.run} -> {ws.onnx(args.run)}{' (+ external data)' if record['external_data'] else ''}: "
           f"{check['images']} images, lowest cosine {check['min_cosine']:.6f}, Recall@1 {check['recall@1']:.4f} "
           f"as PyTorch ({time.perf_counter() - start:.1f} s)")
+
+
+def _compare(args) -> None:
+    from dmlbench.cli.compare import compare_runs
+
+    print(compare_runs(args.root, args.run_a, args.run_b))
 
 
 if __name__ == "__main__":
