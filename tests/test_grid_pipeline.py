@@ -4,6 +4,7 @@ split the grid (A runs cell 1, B cell 2, C pulls and only renders the tables) wi
 """
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -31,7 +32,10 @@ RECIPE = {
 
 
 def sh(cwd: Path, *command: str) -> str:
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600)
+    # Stages import the clone's own copy of the package (the same bytes in every clone), not the installed one: a
+    # source edit elsewhere during the test would change provenance.code_digest between the runs compared.
+    env = {**os.environ, "PYTHONPATH": str(cwd / "src")} if (cwd / "src").is_dir() else None
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, f"{' '.join(command)}:\n{result.stdout}\n{result.stderr}"
     return result.stdout + result.stderr
 

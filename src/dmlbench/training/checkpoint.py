@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import math
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +58,37 @@ def save_checkpoint(path: Path, key: str, progress: Progress, model, optimizatio
         "scaler": scaler.state_dict() if scaler is not None else None,
         "selection": selection.state_dict() if selection is not None else None,
     })
+
+
+def elapsed_path(path: Path) -> Path:
+    """Where the training's elapsed seconds are kept: beside the checkpoint (train.pt -> train.elapsed.json)."""
+    return Path(path).with_suffix(".elapsed.json")
+
+
+def save_elapsed(path: Path, key: str, progress: Progress, seconds: float) -> None:
+    """Record the seconds every process of this training has spent up to the checkpoint just written.
+
+    Beside the checkpoint, not in it: the checkpoint's bytes must reproduce, a wall time never does."""
+    atomic.write_json(elapsed_path(path), {"fingerprint": key, "epoch": progress.epoch, "step": progress.step,
+                                           "seconds": round(seconds, 3)})
+
+
+def load_elapsed(path: Path, key: str, progress: Progress) -> float:
+    """The seconds the earlier processes spent, as recorded with the checkpoint resumed at ``progress``; 0.0 when
+    there is no record of this training (another key), or it is unreadable or from a later position."""
+    try:
+        record = json.loads(elapsed_path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return 0.0
+    if not isinstance(record, dict) or record.get("fingerprint") != key:
+        return 0.0
+    seconds, epoch, step = record.get("seconds"), record.get("epoch"), record.get("step")
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (seconds, epoch, step))
+    # A kill between the checkpoint's write and this record's leaves the record one save behind: it still counts
+    # (up to its own save); one ahead of the checkpoint cannot be this training's.
+    if not numbers or not math.isfinite(seconds) or seconds < 0 or (epoch, step) > (progress.epoch, progress.step):
+        return 0.0
+    return float(seconds)
 
 
 def load_checkpoint(path: Path, key: str) -> dict | None:

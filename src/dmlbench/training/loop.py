@@ -22,7 +22,8 @@ from dmlbench.methods import Method
 from dmlbench.provenance import PROVENANCE_FILE, code_digest, provenance
 from dmlbench.methods.method import input_normalization, normalization_record
 from dmlbench.sections import TrainConfig
-from dmlbench.training.checkpoint import Progress, fingerprint, load_checkpoint, save_checkpoint, set_rng_state
+from dmlbench.training.checkpoint import (Progress, fingerprint, load_checkpoint, load_elapsed, save_checkpoint,
+                                         save_elapsed, set_rng_state)
 from dmlbench.training.distributed import Distributed, cleanup, device_for, init_distributed, sum_over_ranks
 from dmlbench.training.live_logs import StagedLive
 from dmlbench.training.model_file import save_model
@@ -156,11 +157,15 @@ def _train(run, method, cfg, tcfg, prepared, model_path, live_dir, checkpoint_pa
                             f"selection score: set train.select: best_val (or best_test), or switch them off in "
                             f"its params section")
     key = run_key(run, cfg, tcfg, rows, precision)
-    progress = _resume(checkpoint_path, key, model, optimization, step.scaler, selector)
+    progress, carried = _resume(checkpoint_path, key, model, optimization, step.scaler, selector)
     if selector is not None and selector.best is None:  # a fresh start: the untrained network is a candidate too
         selector.observe(model, 0)
-    save = functools.partial(_save_on_main, where, checkpoint_path, key, progress, model, optimization, step.scaler,
-                             selector)
+
+    def elapsed() -> float:  # this process's seconds and those of the processes it resumed from
+        return carried + time.perf_counter() - start
+
+    save = functools.partial(_save_on_main, where, elapsed, checkpoint_path, key, progress, model, optimization,
+                             step.scaler, selector)
     stop = StopRequest()
     try:
         # The logs are written aside and replace live_dir only when training succeeds: a failed run (NaN, SIGTERM)
@@ -191,8 +196,7 @@ def _train(run, method, cfg, tcfg, prepared, model_path, live_dir, checkpoint_pa
         save_model(model_path, run, cfg, classes, facts, model.to(memory_format=torch.contiguous_format))
         # Beside the model, not in it: the wall time differs between identical runs, the weights must not.
         atomic.write_json(model_path.parent / PROVENANCE_FILE,
-                          provenance(device, where.world_size, precision, tcfg.deterministic,
-                                     time.perf_counter() - start))
+                          provenance(device, where.world_size, precision, tcfg.deterministic, elapsed()))
     return progress.history
 
 
@@ -206,10 +210,12 @@ def check_finite_weights(model: torch.nn.Module, run_name: str, method_name: str
                             f"model file and logs are kept")
 
 
-def _save_on_main(where: Distributed, *args) -> None:
-    """Rank 0 writes the checkpoint; the others wait, so no rank runs ahead of a checkpoint it may resume from."""
+def _save_on_main(where: Distributed, elapsed, path: Path, key: str, progress: Progress, *state) -> None:
+    """Rank 0 writes the checkpoint and the seconds spent so far; the others wait, so no rank runs ahead of a
+    checkpoint it may resume from."""
     if where.is_main:
-        save_checkpoint(*args)
+        save_checkpoint(path, key, progress, *state)
+        save_elapsed(path, key, progress, elapsed())
     if where.world_size > 1:
         torch.distributed.barrier()
 
@@ -266,10 +272,12 @@ def _stop_everywhere(stop: StopRequest, where: Distributed) -> bool:
     return sum_over_ranks({"stop": float(stop.requested)})["stop"] > 0
 
 
-def _resume(path: Path, key: str, model, optimization: Optimization, scaler, selector: Selector | None) -> Progress:
+def _resume(path: Path, key: str, model, optimization: Optimization, scaler, selector: Selector | None
+            ) -> tuple[Progress, float]:
+    """(where training stands, the seconds its earlier processes spent): a fresh start, or the checkpoint's state."""
     saved = load_checkpoint(path, key)
     if saved is None:
-        return Progress()
+        return Progress(), 0.0
     model.load_state_dict(saved["model"])
     if selector is not None:  # the key holds the selection, so such a checkpoint always carries its state
         selector.load_state_dict(saved["selection"])
@@ -278,5 +286,7 @@ def _resume(path: Path, key: str, model, optimization: Optimization, scaler, sel
         scaler.load_state_dict(saved["scaler"])
     set_rng_state(saved["rng"])
     progress = Progress(**saved["progress"])
-    print(f"train: resuming from {path} at epoch {progress.epoch + 1}, step {progress.step}")
-    return progress
+    carried = load_elapsed(path, key, progress)
+    print(f"train: resuming from {path} at epoch {progress.epoch + 1}, step {progress.step} "
+          f"({carried:.1f} s of training before)")
+    return progress, carried
