@@ -1,4 +1,5 @@
-"""Where a run's numbers came from: machine, software versions, code commit and training wall time.
+"""Where a run's numbers came from: machine, software versions, code commit and training wall time (summed over
+every process that trained the run: a resume carries the earlier ones' seconds, training/checkpoint.py).
 
 The train stage writes it beside the model (``provenance.json``); evaluate copies it into the metrics file. It is
 kept out of the model file so that the model's bytes depend on the training alone (resume tests compare them).
