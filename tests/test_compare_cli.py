@@ -138,6 +138,11 @@ def test_unknown_runs_and_stale_metrics_are_one_line(workspace, tmp_path, capsys
     assert status == 2 and "no evaluated run '../good'" in err
     # A metrics file whose numbers its embeddings do not give (written by other embeddings): refused, not shown.
     root = damaged(workspace, tmp_path, lambda test: None)
+    (root / RunPaths.of("shuffled").embeddings).unlink()
+    status, _, _, err = compare(root, "shuffled", "good", capsys)
+    assert status == 2 and err == (f"dmlbench: error: run shuffled has a metrics file but not its embeddings "
+                                   f"({root / RunPaths.of('shuffled').embeddings}), which compare ranks again: "
+                                   f"restore them (dvc pull, or dvc repro for that run)\n")
     path = root / RunPaths.of("twin").metrics
     record = json.loads(path.read_text())
     record["metrics"]["recall@1"] = 0.123

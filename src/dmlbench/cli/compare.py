@@ -89,6 +89,9 @@ def load_run(root: Path, name: str) -> Evaluated:
                             f"{cell_paths(name).metrics} exists (ls metrics/runs benchmarks/metrics shows the runs)")
     metrics_path, embeddings_path = root / found[0].metrics, root / found[0].embeddings
     record = _read_record(metrics_path)
+    if not embeddings_path.is_file():  # the committed demo runs: their metrics are in git, their embeddings in DVC
+        raise DmlbenchError(f"run {name} has a metrics file but not its embeddings ({embeddings_path}), which compare "
+                            f"ranks again: restore them (dvc pull, or dvc repro for that run)")
     saved = read_embeddings(embeddings_path)
     stamp = saved.get("run")
     if not isinstance(stamp, dict) or any(record["run"].get(k) != v for k, v in stamp.items()):
