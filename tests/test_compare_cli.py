@@ -29,13 +29,13 @@ def make_test_set(noise: float, seed: int) -> dict:
     return {"embeddings": emb, "labels": labels, "paths": [f"images/{int(c):03d}/{i}.jpg" for i, c in enumerate(labels)]}
 
 
-def write_run(root: Path, paths: RunPaths, name: str, test: dict) -> None:
+def write_run(root: Path, paths: RunPaths, name: str, test: dict, features=("dense",)) -> None:
     """The two files of a run, laid out as embed and evaluate (run_record) write them."""
     stamp = {"method": "cgd", "dataset": "synthetic", "crop": "uncropped", "seed": 0, "name": name}
     atomic.save_torch(root / paths.embeddings, {"run": stamp, "training": {}, "embedding": {"precision": "fp32"},
                                                 "splits": {"test": test}})
-    result = evaluate_splits({"test": test}, KS, 16)
-    record = {"run": {**stamp, "features": ["dense"]}, "params": {"evaluate": {"chunk_size": 16}},
+    result = evaluate_splits({"test": test}, KS, 16, features)
+    record = {"run": {**stamp, "features": list(features)}, "params": {"evaluate": {"chunk_size": 16}},
               "recall_ks": {"ks": list(KS), "source": "dataset"}, **result}
     atomic.write_json(root / paths.metrics, record)
 
@@ -51,6 +51,8 @@ def workspace(tmp_path_factory) -> Path:
     for name, test in (("good", good), ("twin", make_test_set(1.0, 7)), ("shuffled", shuffled)):
         write_run(root, RunPaths.of(name), name, test)
     write_run(root, cell_paths("cgd-resnet18-synthetic-uncropped-s0"), "cgd-resnet18-synthetic-uncropped-s0", good)
+    for name, test in (("codes", good), ("codes_shuffled", shuffled)):  # NormSoftmax-like: binary codes too
+        write_run(root, RunPaths.of(name), name, test, ("dense", "binary"))
     return root
 
 
@@ -91,6 +93,16 @@ def test_a_grid_cell_compares_with_a_workspace_run(workspace, capsys):
     assert all(r[6:] == ("+0.0", "+0.0", "+0.0") for r in rows)  # the same embeddings in the grid's layout
     status, rows, _, _ = compare(workspace, "good", "twin", capsys)
     assert status == 0 and len(rows) == len(KS) + 2
+
+
+def test_binary_codes_are_compared_when_both_runs_have_them(workspace, capsys):
+    status, rows, _, _ = compare(workspace, "codes", "codes_shuffled", capsys)
+    binary = [r for r in rows if r[0] == "binary"]
+    stored = json.loads((workspace / RunPaths.of("codes").metrics).read_text())["metrics"]["binary"]
+    assert status == 0 and len(binary) == len(KS) + 2 and all(r[4] == "A better than B" for r in binary)
+    assert binary[0][2] == f"{100 * stored['recall@1']:.1f}"
+    _, rows, _, _ = compare(workspace, "codes", "good", capsys)  # "good" has no binary codes: dense alone
+    assert {r[0] for r in rows} == {"dense"}
 
 
 def damaged(workspace: Path, tmp_path: Path, change) -> Path:
