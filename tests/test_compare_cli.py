@@ -26,7 +26,8 @@ def make_test_set(noise: float, seed: int) -> dict:
     labels = torch.arange(CLASSES).repeat(PER_CLASS)
     centres = torch.randn(CLASSES, DIM, generator=torch.Generator().manual_seed(99))
     emb = torch.nn.functional.normalize(centres[labels] + noise * torch.randn(len(labels), DIM, generator=gen), dim=1)
-    return {"embeddings": emb, "labels": labels, "paths": [f"images/{int(c):03d}/{i}.jpg" for i, c in enumerate(labels)]}
+    paths = [f"images/{int(c):03d}/{i}.jpg" for i, c in enumerate(labels)]
+    return {"embeddings": emb, "labels": labels, "paths": paths}
 
 
 def write_run(root: Path, paths: RunPaths, name: str, test: dict, features=("dense",)) -> None:
