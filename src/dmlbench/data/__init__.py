@@ -1,0 +1,1 @@
+"""Dataset readers (one per original archive layout), manifests, decoding, transforms and samplers."""

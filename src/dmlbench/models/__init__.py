@@ -1,0 +1,1 @@
+"""Networks: backbones, their input normalisation, and one module per method's model."""
