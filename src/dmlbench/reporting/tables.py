@@ -1,15 +1,15 @@
 """Metrics files + the seeds' published numbers -> markdown tables -> the README's marked block."""
 
 import json
-import statistics
 from pathlib import Path
 
+import pandas as pd
 import yaml
 from tabulate import tabulate
 
 from dmlbench.data.protocol import RECALL_KS
 from dmlbench.errors import DmlbenchError
-from dmlbench.reporting.run_record import source_label
+from dmlbench.reporting.runs_frame import BOUNDS, metric_column, runs_frame
 
 START, END = "<!-- tables:start -->", "<!-- tables:end -->"
 DATASET_TITLES = {"synthetic": "Synthetic demo (CUB layout)", "car": "CARS196", "cub": "CUB200-2011",
@@ -55,19 +55,21 @@ def percent(value: float | None) -> str:
     return MISSING if value is None else f"{100 * value:.1f}"
 
 
-def recall_table(dataset: str, runs: list[dict], published: list[dict]) -> str:
+def recall_table(dataset: str, runs, published: list[dict]) -> str:
     """One dataset: every dmlbench configuration (and a "—" row for a seed cell nobody ran) beside the seeds' numbers.
 
-    Rows are grouped by (method, backbone, crop); runs that differ only in their seed share a row showing mean +- sample
-    standard deviation over the n seeds (column "n"). A method with binary codes (NormSoftmax) gets a dense and a
-    binary row for each configuration and for the seed. A seed whose file names ``compare_with`` (a variant of
-    ours) gets its row right after that variant's rows; our other variants come first, with no published neighbour.
+    ``runs``: the runs frame (reporting/runs_frame.py) or the metrics files it is made from. Rows are grouped by
+    (method, backbone, crop); runs that differ only in their seed share a row showing mean +- sample standard
+    deviation over the n seeds (column "n"). A method with binary codes (NormSoftmax) gets a dense and a binary row
+    for each configuration and for the seed. A seed whose file names ``compare_with`` (a variant of ours) gets its
+    row right after that variant's rows; our other variants come first, with no published neighbour.
     """
+    frame = as_frame(runs)
     ks = RECALL_KS[dataset]
     header = ["Method", "Backbone", "Variant", "Crop", "Features", "Source", "n", *[f"R@{k}" for k in ks], "MAP@R",
               "R-Prec"]
-    ours: dict[tuple, list[list[dict]]] = {}
-    for key, group in _groups(r for r in runs if r["run"]["dataset"] == dataset).items():
+    ours: dict[tuple, list[pd.DataFrame]] = {}
+    for key, group in _groups(frame[frame["dataset"] == dataset]).items():
         ours.setdefault(key[:3], []).append(group)
     theirs = {(seed["method"], backbone, crop): (seed, cell)
               for seed in published for crop, cells in seed["recall"].get(dataset, {}).items()
@@ -77,13 +79,12 @@ def recall_table(dataset: str, runs: list[dict], published: list[dict]) -> str:
         method, backbone, crop = key
         seed, cell = theirs.get(key, (None, None))
         configs = ours.get(key, [])
-        every = [r for group in configs for r in group]
-        features = sorted({f for r in every for f in _features(r, None)} | set(_features(None, cell)),
+        features = sorted(set().union(*[_features(g) for g in configs], _published_features(cell)),
                           key=lambda f: (f != "dense", f))
         paired = (seed or {}).get("compare_with")
         for feature in features:  # each feature's rows together: ours, then the seed's, easy to compare
             for group in _beside_published(configs, paired):
-                variant = group[0]["run"]["variant"] if group else paired or cell["variant"]
+                variant = _first(group, "variant") if group is not None else paired or cell["variant"]
                 rows.append([method, BACKBONE_TITLES.get(backbone, backbone), variant, crop, feature,
                              *_our_cells(group, feature, ks, _ambiguous(group, configs))])
             if cell is not None:
@@ -94,13 +95,18 @@ def recall_table(dataset: str, runs: list[dict], published: list[dict]) -> str:
     return tabulate(rows, header, tablefmt="github", disable_numparse=True)
 
 
-def _beside_published(configs: list[list[dict]], paired: str | None) -> list[list[dict] | None]:
+def as_frame(runs) -> pd.DataFrame:
+    """The runs frame of ``runs`` (already one, or a list of metrics files)."""
+    return runs if isinstance(runs, pd.DataFrame) else runs_frame(list(runs))
+
+
+def _beside_published(configs: list[pd.DataFrame], paired: str | None) -> list[pd.DataFrame | None]:
     """The configurations in row order, the published row to follow: those of the ``paired`` variant last (None
     stands for "not run"); without a pairing all of them (or None)."""
     if paired is None:
         return configs or [None]
-    others = [g for g in configs if g[0]["run"]["variant"] != paired]
-    return others + ([g for g in configs if g[0]["run"]["variant"] == paired] or [None])
+    others = [g for g in configs if _first(g, "variant") != paired]
+    return others + ([g for g in configs if _first(g, "variant") == paired] or [None])
 
 
 def published_notes(dataset: str, published: list[dict]) -> str:
@@ -110,95 +116,76 @@ def published_notes(dataset: str, published: list[dict]) -> str:
                    if seed.get("note") and seed["recall"].get(dataset))
 
 
-def _groups(runs) -> dict[tuple, list[dict]]:
-    """Runs by (method, backbone, crop, variant, source, digest): the digest holds every param but the seed."""
-    groups: dict[tuple, list[dict]] = {}
-    for r in sorted(runs, key=lambda r: (r["run"]["name"], r["run"]["seed"])):
-        run = r["run"]
-        key = (run["method"], run["backbone"], run["crop"], run["variant"], source_label(run), run["digest"])
-        groups.setdefault(key, []).append(r)
-    return groups
+GROUP_KEYS = ["method", "backbone", "crop", "variant", "source", "digest"]  # the digest holds every param but the seed
 
 
-def _ambiguous(group: list[dict] | None, configs: list[list[dict]]) -> bool:
+def _groups(frame: pd.DataFrame) -> dict[tuple, pd.DataFrame]:
+    """Runs by GROUP_KEYS, in the order of their first run by (name, seed)."""
+    ordered = frame.sort_values(["name", "seed"], kind="stable")
+    return {key: group for key, group in ordered.groupby(GROUP_KEYS, sort=False, dropna=False)}
+
+
+def _first(group: pd.DataFrame, column: str):
+    return group[column].iloc[0]
+
+
+def _ambiguous(group: pd.DataFrame | None, configs: list[pd.DataFrame]) -> bool:
     """Whether another configuration shows the same variant and source: then the row names its run digest."""
     if group is None:
         return False
-    label = (group[0]["run"]["variant"], source_label(group[0]["run"]))
-    return sum((g[0]["run"]["variant"], source_label(g[0]["run"])) == label for g in configs) > 1
+    label = (_first(group, "variant"), _first(group, "source"))
+    return sum((_first(g, "variant"), _first(g, "source")) == label for g in configs) > 1
 
 
-def _features(run: dict | None, cell: dict | None) -> list[str]:
-    """dense first, then every extra feature (e.g. binary) that the run measured or the seed published."""
-    extra = {k for k, v in (run or {}).get("metrics", {}).items() if isinstance(v, dict)}
-    extra |= {k for k in (cell or {}) if k not in ("variant", "values")}
-    return ["dense", *sorted(extra)]
+def _features(group: pd.DataFrame) -> set[str]:
+    """dense, and every extra feature (e.g. binary) a run of ``group`` measured."""
+    prefixes = {c.split(".")[0] for c in group.columns if "." in c and c.split(".")[-1] not in BOUNDS}
+    return {"dense"} | {f for f in prefixes if group.filter(like=f"{f}.").notna().any(axis=None)}
 
 
-def _our_cells(group: list[dict] | None, feature: str, ks, name_run: bool) -> list[str]:
+def _published_features(cell: dict | None) -> set[str]:
+    return {"dense"} | {k for k in (cell or {}) if k not in ("variant", "values")}
+
+
+def _our_cells(group: pd.DataFrame | None, feature: str, ks, name_run: bool) -> list[str]:
     """Source, n and the recall/MAP@R/R-Precision cells of a configuration for ``feature``; dashes when not run."""
     if group is None:
         return ["dmlbench (not run)", MISSING, *[MISSING] * (len(ks) + 2)]
-    source = source_label(group[0]["run"])
+    source = _first(group, "source")
     if name_run:  # two configurations differing only in a param the other columns do not show (a margin)
-        seeds = ", ".join(str(r["run"]["seed"]) for r in group)
-        source += f", seed{'s' if len(group) > 1 else ''} {seeds}, run {group[0]['run']['digest']}"
-    names = [f"recall@{k}" for k in ks] + ["map@r", "r_precision"]
-    values = [[_metrics(r, feature).get(name) for r in group] for name in names]
-    cells = [_mean_sd(v) for v in values]
-    if len(group) == 1:  # one run: its interval over test classes; several seeds: their spread instead
-        for i, name in enumerate(names):
-            bounds = _interval(group[0], feature, name) if name in WITH_INTERVAL else None
-            if bounds is not None and values[i][0] is not None:
-                cells[i] += f" [{percent(bounds[0])}, {percent(bounds[1])}]"
+        seeds = ", ".join(str(s) for s in group["seed"])
+        source += f", seed{'s' if len(group) > 1 else ''} {seeds}, run {_first(group, 'digest')}"
+    cells = []
+    for name in [f"recall@{k}" for k in ks] + ["map@r", "r_precision"]:
+        column = metric_column(feature, name)
+        values = group[column] if column in group else pd.Series([None] * len(group), dtype="float64")
+        cells.append(_mean_sd(values))
+        low, high = (f"{column}.{side}" for side in BOUNDS)
+        # one run: its interval over test classes; several seeds: their spread instead
+        if len(group) == 1 and name in WITH_INTERVAL and low in group and values.notna().all() \
+                and group[low].notna().all():
+            cells[-1] += f" [{percent(group[low].iloc[0])}, {percent(group[high].iloc[0])}]"
     return [source, str(len(group)), *cells]
 
 
-def _interval(run: dict, feature: str, name: str) -> list[float] | None:
-    """The run's 95 % interval of ``name`` for ``feature`` ([low, high] fractions), or None when its metrics file
-    has none (written before evaluate made them); a malformed one stops the tables with one line."""
-    path = ["intervals", "metrics", *([feature] if feature != "dense" else []), name]
-    value = run
-    for depth, part in enumerate(path):
-        if not isinstance(value, dict):
-            _malformed(run, path[:depth], value, "an object")
-        value = value.get(part)
-        if value is None:
-            return None
-    if not (isinstance(value, list) and len(value) == 2 and all(_fraction(v) for v in value) and value[0] <= value[1]):
-        _malformed(run, path, value, "[low, high] fractions with low <= high")
-    return value
-
-
-def _malformed(run: dict, path: list[str], value, allowed: str):
-    raise DmlbenchError(f"the metrics file of run {run['run']['name']} holds {'.'.join(path)} = {value!r}, not "
-                        f"{allowed}: delete it, or rerun dvc repro evaluate for that run")
-
-
-def _fraction(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1
-
-
-def interval_note(dataset: str, runs: list[dict]) -> str:
+def interval_note(dataset: str, runs) -> str:
     """The line under a recall table saying what its bracketed ranges are, when one of its runs has them."""
-    if not any(r["run"]["dataset"] == dataset and r.get("intervals") for r in runs):
+    frame = as_frame(runs)
+    mine = frame[frame["dataset"] == dataset]
+    if not mine.filter(regex=r"\.(low|high)$").notna().any(axis=None):
         return ""
     return ("\n\nR@1 and MAP@R of a single run (n = 1) carry [low, high], their 95 % bootstrap interval over the test "
             "classes (1,000 resamples, seeded; `docs/evaluation.md`); rows of several seeds give mean ± sample "
             "standard deviation instead.")
 
 
-def _metrics(run: dict, feature: str) -> dict:
-    return run["metrics"] if feature == "dense" else run["metrics"].get(feature, {})
-
-
-def _mean_sd(values: list[float | None]) -> str:
+def _mean_sd(values: pd.Series) -> str:
     """One run: '86.4'; several seeds: '86.4 ± 0.3' (sample standard deviation), in percent."""
-    if any(v is None for v in values):
+    if values.isna().any():
         return MISSING
     if len(values) == 1:
-        return percent(values[0])
-    return f"{100 * statistics.mean(values):.1f} ± {100 * statistics.stdev(values):.1f}"
+        return percent(values.iloc[0])
+    return f"{100 * values.mean():.1f} ± {100 * values.std(ddof=1):.1f}"
 
 
 def complexity_table(measured: list[dict], published: list[dict]) -> str:
@@ -228,38 +215,39 @@ def _params_macs(cell: dict, key: str) -> str:
     return f"{format_count(cell['params'])} \\| {format_count(cell[key])}"
 
 
-def provenance_table(runs: list[dict]) -> str:
+def provenance_table(runs) -> str:
     """Where each run's numbers came from: device, software, code commit, precision, determinism, train time."""
     header = ["Run", "Device", "Devices", "torch", "CUDA / cuDNN", "Commit", "Precision", "Deterministic",
               "Train time"]
     rows = []
-    for r in sorted(runs, key=lambda r: r["run"]["name"]):
-        p = r.get("provenance")
-        if not p:
-            rows.append([r["run"]["name"], *[MISSING] * (len(header) - 1)])
+    for _, r in as_frame(runs).sort_values("name", kind="stable").iterrows():
+        if pd.isna(r["device_type"]):  # a metrics file from before provenance was recorded
+            rows.append([r["name"], *[MISSING] * (len(header) - 1)])
             continue
-        device = p["device_name"] + (f" ({p['cpu_threads']} threads)" if p["device"] == "cpu" else "")
-        cuda = f"{p['cuda']} / {p['cudnn']}" if p.get("cuda") else MISSING
-        commit = (p.get("git_commit") or MISSING)[:8] + ("+dirty" if str(p.get("git_commit")).endswith("+dirty")
-                                                          else "")
-        rows.append([r["run"]["name"], device, str(p["device_count"]), p["torch"], cuda, commit, p["precision"],
-                     "yes" if p["deterministic"] else "no", f"{p['train_seconds'] / 60:.1f} min"])
+        device = r["device"] + (f" ({r['cpu_threads']} threads)" if r["device_type"] == "cpu" else "")
+        cuda = f"{r['cuda']} / {r['cudnn']}" if not pd.isna(r["cuda"]) else MISSING
+        commit = MISSING if pd.isna(r["commit"]) else r["commit"]
+        commit = commit[:8] + ("+dirty" if commit.endswith("+dirty") else "")
+        rows.append([r["name"], device, str(r["devices"]), r["torch"], cuda, commit, r["precision"],
+                     "yes" if r["deterministic"] else "no", f"{r['train_seconds'] / 60:.1f} min"])
     return tabulate(rows, header, tablefmt="github", disable_numparse=True)
 
 
-def render_tables(runs: list[dict], measured: list[dict], published: list[dict],
+def render_tables(runs, measured: list[dict], published: list[dict],
                   datasets: tuple[str, ...] = (), complexity: bool = True) -> str:
     """The generated tables as one markdown block (without the markers): a recall table per dataset that has runs
-    or is listed in ``datasets``, the provenance of every run, and the params/MACs table if ``complexity``."""
+    or is listed in ``datasets``, the provenance of every run, and the params/MACs table if ``complexity``.
+    ``runs``: the runs frame (reporting/runs_frame.py) or the metrics files it is made from."""
+    frame = as_frame(runs)
     parts = []
     for dataset in ["synthetic", "car", "cub", "sop", "isc", "folder"]:
-        if dataset not in datasets and not any(r["run"]["dataset"] == dataset for r in runs):
+        if dataset not in datasets and not (frame["dataset"] == dataset).any():
             continue
         parts.append(f"#### {DATASET_TITLES[dataset]}: Recall@K, MAP@R, R-Precision (%)\n\n"
-                     + recall_table(dataset, runs, published) + interval_note(dataset, runs)
+                     + recall_table(dataset, frame, published) + interval_note(dataset, frame)
                      + published_notes(dataset, published))
-    if runs:
-        parts.append("#### Where the numbers came from\n\n" + provenance_table(runs))
+    if len(frame):
+        parts.append("#### Where the numbers came from\n\n" + provenance_table(frame))
     if complexity:
         parts.append("#### Params | MACs at 1x3x224x224 (full model, classifier included)\n\n"
                      + complexity_table(measured, published))
