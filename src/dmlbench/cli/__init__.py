@@ -41,6 +41,11 @@ def parser() -> argparse.ArgumentParser:
                                                         "(benchmarks/metrics/<cell>.json)")
     compare.add_argument("run_b", metavar="RUN_B", help="the other run, evaluated on the same test set")
     compare.add_argument("--root", type=Path, default=Path("."), help="the workspace (default: here)")
+    runs = commands.add_parser("runs", help="every run's identity, provenance and metrics as one table (a pandas "
+                                            "frame): printed, or written with --csv")
+    runs.add_argument("--csv", type=Path, metavar="FILE", help="write every column to FILE instead of printing")
+    runs.add_argument("--grid", action="store_true", help="the grid's cells (benchmarks/metrics/) instead")
+    runs.add_argument("--root", type=Path, default=Path("."), help="the workspace (default: here)")
     return top
 
 
@@ -48,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; a DmlbenchError becomes one line on stderr and exit status 2."""
     try:
         args = parser().parse_args(argv)
-        {"query": _query, "export": _export, "compare": _compare}[args.command](args)
+        {"query": _query, "export": _export, "compare": _compare, "runs": _runs}[args.command](args)
     except DmlbenchError as exc:
         print(f"dmlbench: error: {exc}", file=sys.stderr)
         return 2
@@ -90,6 +95,12 @@ def _compare(args) -> None:
     from dmlbench.cli.compare import compare_runs
 
     print(compare_runs(args.root, args.run_a, args.run_b))
+
+
+def _runs(args) -> None:
+    from dmlbench.cli.runs_frame import runs_table
+
+    print(runs_table(args.root, args.grid, args.csv))
 
 
 if __name__ == "__main__":
