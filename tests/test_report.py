@@ -1,7 +1,11 @@
 import pytest
 
 from dmlbench.errors import DmlbenchError
+from dmlbench.reporting.staleness import NO_PROVENANCE
 from dmlbench.reporting.tables import END, START, percent, recall_table, render_tables, replace_block
+
+NO_IDENTITY = ("its metrics file does not record the identity values the current code names runs by: rerun it with "
+               "the current code")
 
 PUBLISHED = [{"source": "CGD seed", "method": "cgd",
               "complexity": {"resnet50": {"car": "26.86M | 10.64G"}},
@@ -29,13 +33,13 @@ def test_recall_table_shows_runs_published_and_dashes():
     lines = table.splitlines()
     assert [c.strip() for c in lines[0].split("|")[1:-1]] == [
         "Method", "Backbone", "Variant", "Crop", "Features", "Source", "n", "R@1", "R@2", "R@4", "R@8", "MAP@R",
-        "R-Prec"]
+        "R-Prec", "Run"]
     body = "\n".join(lines[2:])
     assert "| 81.2 " in body  # 0.8125 -> 81.25 -> '81.2' (round half to even)
     assert "CGD seed, published (best test epoch)" in body and "| 86.4 " in body
     # The seed's ResNet50 cell has not been run by dmlbench: a dash row says so.
     not_run = [line for line in lines if "dmlbench (not run)" in line]
-    assert len(not_run) == 1 and not_run[0].count("—") == 7  # n and the six numbers
+    assert len(not_run) == 1 and not_run[0].count("—") == 8  # n, the six numbers and the run
 
 
 def test_render_is_deterministic_and_skips_empty_demo():
@@ -77,7 +81,7 @@ def test_binary_features_get_their_own_rows_on_both_sides():
         ("dense", "NormSoftmax seed, published (best test epoch)", "86.1"),
         ("binary", "dmlbench, demo recipe, from scratch, 1+3 epochs, last epoch", "37.5"),
         ("binary", "NormSoftmax seed, published (best test epoch)", "85.2")]
-    assert cells[2][-2:] == ["12.5", "25.0"]
+    assert cells[2][-3:] == ["12.5", "25.0", "0000aaaa†"]
 
 
 def test_every_run_gets_a_row_and_look_alike_rows_name_their_run():
@@ -120,8 +124,10 @@ def test_provenance_table_names_device_software_and_time():
                             "torch": "2.11.0", "cuda": "12.8", "cudnn": 91000, "git_commit": "abcdef123456+dirty",
                             "precision": "bf16", "deterministic": True, "train_seconds": 4230.0}
     row = [c.strip() for c in provenance_table([record, run("cub")]).splitlines()[2].split("|")[1:-1]]
-    assert row[1:] == ["NVIDIA H200", "2", "2.11.0", "12.8 / 91000", "abcdef12+dirty", "bf16", "yes", "70.5 min"]
-    assert provenance_table([run("cub")]).splitlines()[2].count("—") == 8  # an older run without provenance
+    assert row[1:] == ["NVIDIA H200", "2", "2.11.0", "12.8 / 91000", "abcdef12+dirty", "—", "—", "bf16", "yes",
+                       "70.5 min", f"† {NO_IDENTITY}"]  # no code digest, no params recorded
+    older = [c.strip() for c in provenance_table([run("cub")]).splitlines()[2].split("|")[1:-1]]
+    assert older[1:-1] == ["—"] * 10 and older[-1] == f"† {NO_PROVENANCE}; {NO_IDENTITY}"
 
 
 def with_intervals(record, dense=None, binary=None):
@@ -142,7 +148,7 @@ def test_a_single_run_shows_its_interval_for_recall_at_1_and_map_at_r():
     [cells] = cells_of(recall_table("car", [with_intervals(run("car", r1=0.5))], PUBLISHED))
     # R@1 0.5 in [0.451, 0.55] -> 50.0 [45.1, 55.0]; MAP@R 0.25 in [0.2, 0.3049] -> 25.0 [20.0, 30.5] (30.49 rounds
     # to 30.5); R@2 has an interval in the file but its column shows the value alone, as do R@4, R@8, R-Prec.
-    assert cells[6:] == ["1", "50.0 [45.1, 55.0]", "60.0", "70.0", "80.0", "25.0 [20.0, 30.5]", "30.0"]
+    assert cells[6:] == ["1", "50.0 [45.1, 55.0]", "60.0", "70.0", "80.0", "25.0 [20.0, 30.5]", "30.0", "0000aaaa†"]
     block = render_tables([with_intervals(run("car"))], [], PUBLISHED)
     assert "carry [low, high], their 95 % bootstrap interval over the test classes" in block
 

@@ -17,6 +17,7 @@ DATASET_TITLES = {"synthetic": "Synthetic demo (CUB layout)", "car": "CARS196", 
 BACKBONE_TITLES = {"resnet18": "ResNet18", "resnet34": "ResNet34", "resnet50": "ResNet50",
                    "resnext50": "ResNeXt50", "googlenet": "GoogLeNet", "bn_inception": "BN-Inception"}
 MISSING = "—"
+STALE = "†"  # marks a row the current code would not make as it is (reporting/staleness.py says why)
 WITH_INTERVAL = ("recall@1", "map@r")  # the columns that show a run's interval (every column would crowd the table)
 
 
@@ -67,7 +68,7 @@ def recall_table(dataset: str, runs, published: list[dict]) -> str:
     frame = as_frame(runs)
     ks = RECALL_KS[dataset]
     header = ["Method", "Backbone", "Variant", "Crop", "Features", "Source", "n", *[f"R@{k}" for k in ks], "MAP@R",
-              "R-Prec"]
+              "R-Prec", "Run"]
     ours: dict[tuple, list[pd.DataFrame]] = {}
     for key, group in _groups(frame[frame["dataset"] == dataset]).items():
         ours.setdefault(key[:3], []).append(group)
@@ -91,7 +92,7 @@ def recall_table(dataset: str, runs, published: list[dict]) -> str:
                 values = cell["values"] if feature == "dense" else cell.get(feature)
                 shown = [f"{v:.1f}" for v in values] if values else [MISSING] * len(ks)
                 rows.append([method, BACKBONE_TITLES.get(backbone, backbone), cell["variant"], crop, feature,
-                             f"{seed['source']}, published (best test epoch)", MISSING, *shown, MISSING, MISSING])
+                             f"{seed['source']}, published (best test epoch)", MISSING, *shown, MISSING, MISSING, MISSING])
     return tabulate(rows, header, tablefmt="github", disable_numparse=True)
 
 
@@ -150,7 +151,7 @@ def _published_features(cell: dict | None) -> set[str]:
 def _our_cells(group: pd.DataFrame | None, feature: str, ks, name_run: bool) -> list[str]:
     """Source, n and the recall/MAP@R/R-Precision cells of a configuration for ``feature``; dashes when not run."""
     if group is None:
-        return ["dmlbench (not run)", MISSING, *[MISSING] * (len(ks) + 2)]
+        return ["dmlbench (not run)", MISSING, *[MISSING] * (len(ks) + 3)]
     source = _first(group, "source")
     if name_run:  # two configurations differing only in a param the other columns do not show (a margin)
         seeds = ", ".join(str(s) for s in group["seed"])
@@ -165,7 +166,22 @@ def _our_cells(group: pd.DataFrame | None, feature: str, ks, name_run: bool) -> 
         if len(group) == 1 and name in WITH_INTERVAL and low in group and values.notna().all() \
                 and group[low].notna().all():
             cells[-1] += f" [{percent(group[low].iloc[0])}, {percent(group[high].iloc[0])}]"
-    return [source, str(len(group)), *cells]
+    return [source, str(len(group)), *cells, run_reference(group)]
+
+
+def run_reference(group: pd.DataFrame) -> str:
+    """The row's link to "Where the numbers came from": its runs' digest (the end of their names there), with a
+    dagger when one of them is stale (reporting/staleness.py)."""
+    return _first(group, "digest") + (STALE if group["stale"].notna().any() else "")
+
+
+def stale_note(dataset: str, runs) -> str:
+    """The line under a recall table saying what its daggers mean, when one of its rows has one."""
+    frame = as_frame(runs)
+    if not frame.loc[frame["dataset"] == dataset, "stale"].notna().any():
+        return ""
+    return (f"\n\n{STALE} not what the current code would make of its params: the reason is in the Note column of "
+            f"\"Where the numbers came from\" (the run's name ends with the digest in the Run column).")
 
 
 def interval_note(dataset: str, runs) -> str:
@@ -217,20 +233,30 @@ def _params_macs(cell: dict, key: str) -> str:
 
 def provenance_table(runs) -> str:
     """Where each run's numbers came from: device, software, code commit, precision, determinism, train time."""
-    header = ["Run", "Device", "Devices", "torch", "CUDA / cuDNN", "Commit", "Precision", "Deterministic",
-              "Train time"]
+    header = ["Run", "Device", "Devices", "torch", "CUDA / cuDNN", "Commit", "Code digest", "Params digest",
+              "Precision", "Deterministic", "Train time", "Note"]
     rows = []
     for _, r in as_frame(runs).sort_values("name", kind="stable").iterrows():
         if pd.isna(r["device_type"]):  # a metrics file from before provenance was recorded
-            rows.append([r["name"], *[MISSING] * (len(header) - 1)])
+            rows.append([r["name"], *[MISSING] * 6, _text(r["params_digest"]), *[MISSING] * 3, _note(r)])
             continue
         device = r["device"] + (f" ({r['cpu_threads']} threads)" if r["device_type"] == "cpu" else "")
         cuda = f"{r['cuda']} / {r['cudnn']}" if not pd.isna(r["cuda"]) else MISSING
         commit = MISSING if pd.isna(r["commit"]) else r["commit"]
         commit = commit[:8] + ("+dirty" if commit.endswith("+dirty") else "")
-        rows.append([r["name"], device, str(r["devices"]), r["torch"], cuda, commit, r["precision"],
-                     "yes" if r["deterministic"] else "no", f"{r['train_seconds'] / 60:.1f} min"])
+        rows.append([r["name"], device, str(r["devices"]), r["torch"], cuda, commit, _text(r["code_digest"]),
+                     _text(r["params_digest"]), r["precision"], "yes" if r["deterministic"] else "no",
+                     f"{r['train_seconds'] / 60:.1f} min", _note(r)])
     return tabulate(rows, header, tablefmt="github", disable_numparse=True)
+
+
+def _text(value) -> str:
+    return MISSING if pd.isna(value) else str(value)
+
+
+def _note(row) -> str:
+    """Empty for a current run; the dagger and why otherwise."""
+    return "" if pd.isna(row["stale"]) else f"{STALE} {row['stale']}"
 
 
 def render_tables(runs, measured: list[dict], published: list[dict],
@@ -245,6 +271,7 @@ def render_tables(runs, measured: list[dict], published: list[dict],
             continue
         parts.append(f"#### {DATASET_TITLES[dataset]}: Recall@K, MAP@R, R-Precision (%)\n\n"
                      + recall_table(dataset, frame, published) + interval_note(dataset, frame)
+                     + stale_note(dataset, frame)
                      + published_notes(dataset, published))
     if len(frame):
         parts.append("#### Where the numbers came from\n\n" + provenance_table(frame))
