@@ -1,10 +1,11 @@
 """Whether a metrics file's row is what the current code would make, and if not, why (the tables mark it with †).
 
 The rule, from what a metrics file records: a row is stale when it has no provenance (made before provenance was
-recorded), or when the current code gives its recorded params another run name than the one it was made under (the
-identity of a run changed: a param now shapes the weights, a default moved, a method's section was renamed), or
-refuses them. Code digests are not compared: ``provenance.code_digest`` hashes every file of the package, so any
-edit (a docstring, a table's layout) would mark every row and change the README with each commit.
+recorded), or when identity.make_run, given the file's experiment, method section and recorded identity values
+(``run.identity``: the resolved IDENTITY_PARAMS and the prepared data's digest), names it otherwise than the name it
+was made under, or the current code refuses those params, or the file records no identity values. Code digests are
+not compared: ``provenance.code_digest`` hashes every file of the package, so any edit (a docstring, a table's
+layout) would mark every row, and the README would change with commits that no tables dependency tracks.
 ``current_name`` is the one call into the identity code: replace it to change the rule.
 """
 
