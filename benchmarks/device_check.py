@@ -32,7 +32,7 @@ from dmlbench.run_steps import embed_run, evaluate_run
 from dmlbench.sections import TrainConfig
 from dmlbench.training.distributed import SINGLE, device_for
 from dmlbench.training.loop import train
-from dmlbench.training.precision import resolve_precision
+from dmlbench.models.precision import resolve_precision
 
 SECTIONS = {"train": 210, "determinism": 60, "lrec": 150}  # default seconds: 7 minutes, 8 with setup and margin
 COLUMNS = ("device img/s", "det. off img/s", "loader img/s", "seed fp32 img/s", "peak GiB", "seed peak GiB")

@@ -41,7 +41,7 @@ from dmlbench.prepare_folder import prepare_folder
 from dmlbench.sections import PRECISIONS, PrepareConfig, TrainConfig
 from dmlbench.stage_params import method_config
 from dmlbench.training.distributed import SINGLE, device_for
-from dmlbench.training.precision import loader_options, resolve_precision, select_kernels
+from dmlbench.models.precision import loader_options, resolve_precision, select_kernels
 from dmlbench.training.seeding import seed_worker
 from dmlbench.training.step import TrainStep
 

@@ -7,7 +7,7 @@ from dmlbench import stage
 from dmlbench.errors import DmlbenchError
 from dmlbench.identity import prepared_dir, QUERIES_PICTURE, RECALL_PICTURE, WORST_PICTURE
 from dmlbench.reporting.pictures import draw_rows, plot_recall, split_rows
-from dmlbench.reporting.ranking import average_precision_at_r, sample_queries, search_pair, worst_queries
+from dmlbench.retrieval.ranking import average_precision_at_r, sample_queries, search_pair, worst_queries
 from dmlbench.retrieval.evaluation import load_embeddings
 from dmlbench.stage_params import checked_run
 

@@ -15,7 +15,7 @@ from dmlbench.cli import main  # noqa: E402
 from dmlbench.cli import export as export_cli  # noqa: E402
 from dmlbench.cli.runs import Workspace, load_torch_model, run_transform  # noqa: E402
 from dmlbench.errors import DmlbenchError  # noqa: E402
-from dmlbench.export_onnx import EmbeddingNetwork, OnnxEmbedder, weight_bytes  # noqa: E402
+from dmlbench.cli.export_onnx import EmbeddingNetwork, OnnxEmbedder, weight_bytes  # noqa: E402
 from tiny_workspace import RUN, make_workspace  # noqa: E402
 
 
@@ -179,7 +179,7 @@ def test_lrec_exports_its_fused_form_and_matches_the_cpus_loop(tmp_path):
     # traces the fused form: one convolution per layer, not one per learner, with the same embeddings.
     import onnx
 
-    from dmlbench.export_onnx import export_onnx
+    from dmlbench.cli.export_onnx import export_onnx
     from dmlbench.models.lrec import build_pair
     from dmlbench.models.meta_classes import assign_meta_classes
 

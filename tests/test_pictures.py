@@ -10,7 +10,7 @@ from PIL import Image
 from dmlbench.errors import DmlbenchError
 from dmlbench.reporting.pictures import (BLUE, GREEN, RED, THUMB, cell_box, draw_rows, plot_recall,
                                          prepared_image, split_rows)
-from dmlbench.reporting.ranking import average_precision_at_r, sample_queries, top_k, worst_queries
+from dmlbench.retrieval.ranking import average_precision_at_r, sample_queries, top_k, worst_queries
 from dmlbench.retrieval.metrics import retrieval_metrics
 
 # Four solid images (none the colour of a frame) and unit vectors at 0, 37, 53 and 90 degrees:
@@ -70,20 +70,34 @@ def test_top_k_breaks_ties_by_gallery_index_and_drops_the_query_by_index():
 
 
 def test_top_1_and_ap_agree_with_evaluates_metrics():
-    torch.manual_seed(0)
-    x = F.normalize(torch.randn(60, 8), dim=1)
-    labels = torch.randint(0, 6, (60,))
+    # Two code paths rank the same vectors: multiples of 1/16 make every dot product exact in float32 (whatever
+    # the kernel), so they rank alike on any CPU; random unit vectors can hold pairs within rounding of each other.
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randint(-16, 17, (60, 8), generator=gen) / 16
+    labels = torch.randint(0, 6, (60,), generator=gen)
     labels[0] = 99  # a single-image class: no relevant item, no AP
     metrics = retrieval_metrics(x, labels, ks=(1,))
     _, first = top_k(x, x, 1, torch.arange(60))
+    # Equal rankings: the same hits; a float32 mean of 60 hits against a float64 one (approx's 1e-6 relative).
     assert (labels[first[:, 0]] == labels).float().mean().item() == pytest.approx(metrics["recall@1"])
     ap = average_precision_at_r(x, labels)
     assert ap[0].isnan() and ap[1:].isfinite().all()
-    assert ap.nanmean().item() == pytest.approx(metrics["map@r"], abs=1e-12)
-    gallery, gallery_labels = F.normalize(torch.randn(30, 8), dim=1), torch.randint(0, 6, (30,))
+    assert ap.nanmean().item() == pytest.approx(metrics["map@r"], abs=1e-12)  # both float64 means of the same APs
+    gallery, gallery_labels = torch.randint(-16, 17, (30, 8), generator=gen) / 16, torch.randint(0, 6, (30,),
+                                                                                                  generator=gen)
     qg = retrieval_metrics(x, labels, gallery, gallery_labels, ks=(1,))
     assert average_precision_at_r(x, labels, gallery, gallery_labels).nanmean().item() == pytest.approx(
         qg["map@r"], abs=1e-12)
+
+
+def test_ap_at_r_by_hand():
+    """Unit vectors at 0, 10, 25, 45 and 180 degrees, classes 0 0 1 0 1. Query 0 ranks 1 (rel), 2, 3 (rel):
+    R = 2, only rank 1 inside the top 2, AP@R = (1/1) / 2. Query 3 ranks 2, 1 (rel), 0 (rel): (1/2) / 2.
+    Queries 2 and 4 (R = 1) have a wrong nearest neighbour: 0."""
+    angles = torch.tensor([0.0, 10.0, 25.0, 45.0, 180.0], dtype=torch.float64).deg2rad()
+    x = torch.stack([angles.cos(), angles.sin()], dim=1)
+    ap = average_precision_at_r(x, torch.tensor([0, 0, 1, 0, 1]))
+    assert ap.tolist() == pytest.approx([0.5, 0.5, 0.0, 0.25, 0.0], abs=1e-12)  # sums of a few exact ratios
 
 
 def test_worst_queries_are_the_lowest_ap_and_skip_queries_without_relevant_items():

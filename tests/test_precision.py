@@ -15,9 +15,9 @@ from dmlbench.sections import EmbedConfig, TrainConfig
 from dmlbench.methods import get_method
 from dmlbench.methods.cgd import CGDConfig
 from dmlbench.methods.normsoftmax import NormSoftmaxConfig
-from dmlbench.training.optimization import Optimization
+from dmlbench.methods.optimization import Optimization
 from dmlbench.training.step import TrainStep
-from dmlbench.training.precision import loader_options, resolve_precision
+from dmlbench.models.precision import loader_options, resolve_precision
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")  # a cuda device object needs no GPU until used
 CGD = CGDConfig(gd_config="SG", feature_dim=32, smoothing=0.1, temperature=0.5, margin=0.1, freeze_bn=False,

@@ -15,7 +15,7 @@ from dmlbench import atomic
 from dmlbench.cli import main
 from dmlbench.cli.query import read_image
 from dmlbench.reporting.pictures import BLUE, BORDER, GREEN, RED, THUMB, cell_box
-from dmlbench.reporting.ranking import top_k
+from dmlbench.retrieval.ranking import top_k
 from tiny_workspace import RUN, make_workspace
 
 REPO = Path(__file__).resolve().parents[1]

@@ -19,7 +19,7 @@ from dmlbench.methods import get_method
 from dmlbench.methods.lrec import LRECConfig
 from dmlbench.methods.method import input_normalization, normalization_record
 from dmlbench.models.backbones import IMAGENET
-from dmlbench.reporting.ranking import top_k
+from dmlbench.retrieval.ranking import top_k
 from dmlbench.retrieval.embedding import embed_prepared
 from dmlbench.training.model_file import save_model
 

@@ -18,7 +18,7 @@ from dmlbench.methods.method import Method
 from dmlbench.models.backbones import IMAGENET, build_trunk
 from dmlbench.sections import TrainConfig
 from dmlbench.training import loop
-from dmlbench.training.optimization import Optimization
+from dmlbench.methods.optimization import Optimization
 from dmlbench.training.selection import HeldOut, Selector, held_out_classes, split_validation
 
 

@@ -16,7 +16,7 @@ from dmlbench.sections import EmbedConfig, EvaluateConfig, TrainConfig
 from dmlbench.stage_params import recall_ks_for
 from dmlbench.training.distributed import SINGLE, device_for
 from dmlbench.training.model_file import load_model, read_provenance
-from dmlbench.training.precision import resolve_precision
+from dmlbench.models.precision import resolve_precision
 
 
 def embed_run(params: dict[str, Any], method, cfg, run: Run, paths: RunPaths, prepared: Path) -> dict:

@@ -14,7 +14,7 @@ from dmlbench.data.decode import one_line
 from dmlbench.data.image_dataset import ManifestDataset, class_list
 from dmlbench.data.manifest import eval_splits, read_manifest
 from dmlbench.errors import DmlbenchError
-from dmlbench.export_onnx import OnnxEmbedder, compare, export_onnx
+from dmlbench.cli.export_onnx import OnnxEmbedder, compare, export_onnx
 from dmlbench.retrieval.embedding import embed_images
 from dmlbench.retrieval.metrics import retrieval_metrics
 

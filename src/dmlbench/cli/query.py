@@ -15,7 +15,7 @@ from dmlbench.data.manifest import read_manifest
 from dmlbench.errors import DmlbenchError
 from dmlbench.cli.runs import (Workspace, evaluation_gallery, load_onnx_record, load_torch_model, run_transform)
 from dmlbench.reporting.pictures import PICTURE_FORMATS, draw_rows, prepared_image, ranking_row
-from dmlbench.reporting.ranking import top_k
+from dmlbench.retrieval.ranking import top_k
 from dmlbench.retrieval.embedding import check_embeddings, embed_images
 
 BATCH = 64  # images per forward pass
@@ -39,7 +39,7 @@ def open_run(ws: Workspace, name: str, onnx: bool = False) -> OpenRun:
     """Load the run's model: the PyTorch one, or with ``onnx`` its exported ONNX network (no torch model)."""
     ws.check_run(name, onnx)
     if onnx:
-        from dmlbench.export_onnx import OnnxEmbedder
+        from dmlbench.cli.export_onnx import OnnxEmbedder
 
         record = load_onnx_record(ws, name)
         session = OnnxEmbedder(ws.onnx(name))

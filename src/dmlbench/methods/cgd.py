@@ -11,7 +11,7 @@ from dmlbench.losses.triplet import batch_hard_triplet
 from dmlbench.methods.common import argmax_correct, resize_crop_test, resize_crop_train, resize_crop_sizes
 from dmlbench.methods.method import Method
 from dmlbench.models.cgd import CGD, check_descriptors
-from dmlbench.training.optimization import Optimization
+from dmlbench.methods.optimization import Optimization
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from dmlbench.methods.common import argmax_correct
 from dmlbench.methods.method import Method
 from dmlbench.models.cgd import check_descriptors
 from dmlbench.models.cgdtf import CGDTF, ReferenceHead
-from dmlbench.training.optimization import Optimization
+from dmlbench.methods.optimization import Optimization
 
 LOSSES = {"hap2s": hap2s_loss, "batch_hard": soft_batch_hard_triplet}
 # The seed's auxiliary classification loss: Keras's categorical cross-entropy on logits / 0.5 with label_smoothing

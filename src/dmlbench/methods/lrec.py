@@ -19,7 +19,7 @@ from dmlbench.methods.method import Method
 from dmlbench.models.backbones import Normalization
 from dmlbench.models.lrec import LREC, stem_and_learners
 from dmlbench.models.meta_classes import assign_meta_classes
-from dmlbench.training.optimization import Optimization
+from dmlbench.methods.optimization import Optimization
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from dmlbench.losses.normalized_softmax import normalized_softmax_loss
 from dmlbench.methods.common import argmax_correct, resize_crop_test, resize_crop_train, resize_crop_sizes
 from dmlbench.methods.method import Method
 from dmlbench.models.normsoftmax import NormSoftmax
-from dmlbench.training.optimization import Optimization
+from dmlbench.methods.optimization import Optimization
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from dmlbench.losses.proxy_anchor import proxy_anchor_loss
 from dmlbench.methods.common import argmax_correct
 from dmlbench.methods.method import Method
 from dmlbench.models.unifiedproxy import UnifiedProxy
-from dmlbench.training.optimization import Optimization
+from dmlbench.methods.optimization import Optimization
 
 # AdamP's own hyper-parameters, its defaults, which the seed kept (no weight decay, so wd_ratio acts on nothing).
 ADAMP = {"betas": (0.9, 0.999), "delta": 0.1, "wd_ratio": 0.1, "weight_decay": 0.0}

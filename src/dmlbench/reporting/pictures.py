@@ -14,7 +14,7 @@ from dmlbench import atomic
 from dmlbench.data.decode import UnreadableImage, decode_image
 from dmlbench.data.paths import escape_problem
 from dmlbench.errors import DmlbenchError
-from dmlbench.reporting.ranking import search_pair, top_k
+from dmlbench.retrieval.ranking import search_pair, top_k
 
 GREEN = (0, 160, 0)  # a result of the query's class
 RED = (210, 0, 0)  # a result of another class

@@ -10,7 +10,7 @@ from dmlbench.data.image_dataset import ManifestDataset, class_list
 from dmlbench.data.manifest import eval_splits, read_manifest
 from dmlbench.errors import DmlbenchError
 from dmlbench.retrieval.ranks import nonfinite_rows
-from dmlbench.training.precision import autocast, memory_format, resolve_precision, to_device
+from dmlbench.models.precision import autocast, memory_format, resolve_precision, to_device
 
 @torch.no_grad()
 def embed_images(model, dataset, batch_size: int, workers: int, device: torch.device, precision: str = "fp32",

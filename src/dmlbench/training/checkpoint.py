@@ -48,7 +48,7 @@ def save_checkpoint(path: Path, key: str, progress: Progress, model, optimizatio
                     selection=None) -> None:
     """Write the full training state atomically (temp file + rename): a kill never leaves half a file.
 
-    ``optimization`` is a :class:`dmlbench.training.optimization.Optimization` (optimizers and schedule); ``scaler`` is
+    ``optimization`` is a :class:`dmlbench.methods.optimization.Optimization` (optimizers and schedule); ``scaler`` is
     the fp16 loss scaler (its scale and growth counter must survive a resume), None at other precisions;
     ``selection`` the :class:`dmlbench.training.selection.Selector` (best epoch so far and its weights) or None.
     """

@@ -27,8 +27,8 @@ from dmlbench.training.checkpoint import (Progress, fingerprint, load_checkpoint
 from dmlbench.training.distributed import Distributed, cleanup, device_for, init_distributed, sum_over_ranks
 from dmlbench.training.live_logs import StagedLive
 from dmlbench.training.model_file import save_model
-from dmlbench.training.optimization import Optimization, learning_rates, only_trainable
-from dmlbench.training.precision import loader_options, resolve_precision, select_kernels
+from dmlbench.methods.optimization import Optimization, learning_rates, only_trainable
+from dmlbench.models.precision import loader_options, resolve_precision, select_kernels
 from dmlbench.training.seeding import seed_everything, seed_worker
 from dmlbench.training.selection import Selector, selection_rows
 from dmlbench.training.step import TrainStep

@@ -5,7 +5,7 @@ from typing import Callable
 import torch
 
 from dmlbench.training.distributed import gather_outputs
-from dmlbench.training.precision import autocast, grad_scaler, memory_format, to_device
+from dmlbench.models.precision import autocast, grad_scaler, memory_format, to_device
 
 
 class TrainStep:

@@ -3,13 +3,14 @@
 The same convention as evaluate (retrieval/metrics.py): exact cosine search over the given vectors, a stable
 sort by descending similarity so ties go to the lower gallery index, the query itself removed by index in
 self-retrieval, and vectors whose similarities could be NaN or inf refused (retrieval/ranks.check_features).
-Per-query AP@R comes from the ranks engine that evaluate's MAP@R sums, so the two agree exactly.
+Per-query AP@R is evaluate's own (retrieval/metrics.per_query_values), the terms its MAP@R averages.
 """
 
 import torch
 
 from dmlbench.errors import DmlbenchError
-from dmlbench.retrieval.ranks import check_features, cross_ranks
+from dmlbench.retrieval.metrics import per_query_values
+from dmlbench.retrieval.ranks import check_features
 
 CHUNK = 256  # query rows per similarity block: memory ~ CHUNK x gallery x 4 bytes
 
@@ -52,20 +53,10 @@ def average_precision_at_r(query: torch.Tensor, labels: torch.Tensor, gallery: t
                            gallery_labels: torch.Tensor | None = None) -> torch.Tensor:
     """Per query AP@R (the terms of evaluate's MAP@R); NaN for a query without a relevant item (R = 0).
 
-    No gallery: self-retrieval, as evaluate does it for test.csv.
+    No gallery: self-retrieval, as evaluate does it for test.csv. The values are evaluate's own (per_query.py).
     """
-    self_mode = gallery is None
-    if self_mode:
-        gallery, gallery_labels = query, labels
-    out = []
-    for st in cross_ranks(query.float(), labels.long(), gallery.float(), gallery_labels.long(), CHUNK, 1,
-                          self_mode):
-        position = torch.arange(st.beaten.shape[1])
-        rank = st.beaten + position  # 0-based rank of each relevant item
-        inside = rank < st.r[:, None]
-        ap = ((position + 1) / (rank + 1).double() * inside).sum(dim=1) / st.r.double()
-        out.append(torch.where(st.r > 0, ap, torch.full_like(ap, float("nan"))))
-    return torch.cat(out)
+    values = per_query_values(query, labels, gallery, gallery_labels, ks=(1,), chunk_size=CHUNK)
+    return torch.where(values.has, values.ap, torch.full_like(values.ap, float("nan")))
 
 
 def sample_queries(total: int, count: int, seed: int) -> list[int]:
