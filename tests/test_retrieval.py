@@ -32,6 +32,7 @@ def assert_same(ours, theirs):
     assert ours.keys() == theirs.keys()
     for key in ours:
         assert isinstance(ours[key], float), key
+        # The same rankings give the same counts; both sides divide and average them in float64 (1e-16 each).
         assert ours[key] == pytest.approx(theirs[key], rel=0, abs=1e-12), key
 
 
@@ -40,8 +41,12 @@ def normalized(x):
 
 
 def random_data(seed, n, dim, classes):
+    """Multiples of 1/16 in [-1, 1]: every dot product is a multiple of 1/256 below 16 in size, exact in float32
+    in any summation order, with or without FMA, so ours and the reference rank the same values on any CPU (ties
+    broken by index in both). Random unit vectors left pairs of items within float32 rounding of each other
+    (2.6e-7 apart in the 200-point set), whose order then depends on the kernels."""
     gen = torch.Generator().manual_seed(seed)
-    return normalized(torch.randn(n, dim, generator=gen)), torch.randint(0, classes, (n,), generator=gen)
+    return torch.randint(-16, 17, (n, dim), generator=gen) / 16, torch.randint(0, classes, (n,), generator=gen)
 
 
 def test_hand_computed_points_on_a_circle():
@@ -54,6 +59,8 @@ def test_hand_computed_points_on_a_circle():
     emb = normalized(np.stack([np.cos(angles), np.sin(angles)], axis=1))
     labels = torch.tensor([0, 0, 1, 0])
     m = retrieval_metrics(emb, labels, ks=(1, 2), chunk_size=3)
+    # Ratios of small counts, in float64: approx's default 1e-6 relative is far above their rounding (1e-16); the
+    # neighbours' cosines differ by >= 0.1, so no rounding can reorder them.
     assert m == pytest.approx({"recall@1": 2 / 4, "recall@2": 3 / 4, "map@r": 1.25 / 3, "r_precision": 0.5})
 
 
@@ -67,6 +74,7 @@ def test_hand_computed_ties_break_by_lower_index():
     labels = torch.tensor([0, 1, 0, 0])
     for chunk_size in (1, 3, 4):
         m = retrieval_metrics(emb, labels, ks=(1, 2), chunk_size=chunk_size)
+        # Exact similarities (0 and 1); ratios of counts in float64, far inside approx's default 1e-6.
         assert m == pytest.approx({"recall@1": 2 / 4, "recall@2": 3 / 4, "map@r": 1.25 / 3,
                                    "r_precision": 0.5})
 

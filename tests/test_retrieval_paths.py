@@ -39,6 +39,7 @@ def test_many_blocks_give_the_same_metrics_as_one_block_and_as_query_chunks():
     ks = (1, 5, 20, 149)
     assert self_ranks(emb, labels, 17, max(ks), max_class=3) is not None  # what chunk_size=2 uses: 10 blocks
     many = retrieval_metrics(emb, labels, ks=ks, chunk_size=2)
+    # Exact similarities (integer data), so every path ranks alike; the metrics are ratios of counts in float64.
     assert many == pytest.approx(retrieval_metrics(emb, labels, ks=ks, chunk_size=150), rel=0, abs=1e-12)
     labels[:40] = 7  # a class of 40+ outgrows the blocks of chunk_size 5: the query-chunk path
     fallback = retrieval_metrics(emb, labels, ks=ks, chunk_size=5)
@@ -61,7 +62,7 @@ def test_segment_and_slice_sizes_do_not_change_the_metrics(monkeypatch, segment,
     monkeypatch.setattr(retrieval_ranks, "SEGMENT", segment)
     monkeypatch.setattr(retrieval_ranks, "FIRST_SLICE", first_slice)
     monkeypatch.setattr(retrieval_ranks, "COMPARE_BUDGET", 64)  # several comparison steps per block
-    for chunk_size in (4, 1000):
+    for chunk_size in (4, 1000):  # exact integer similarities: equal to float64's rounding of the ratios
         self_mode = retrieval_metrics(emb, labels, ks=(1, 4, 30, 89), chunk_size=chunk_size)
         assert self_mode == pytest.approx(expected_self, rel=0, abs=1e-12)
         split_mode = retrieval_metrics(*split, ks=(1, 4, 60), chunk_size=chunk_size)

@@ -46,5 +46,6 @@ def test_after_warmup_the_backbone_trains_and_the_schedule_starts(prepared, tmp_
     before, after = initial(), trained(prepared, tmp_path, cfg)
     assert not torch.equal(before["trunk.0.weight"], after["trunk.0.weight"])
     lr_rows = (tmp_path / "live/plots/metrics/train/lr.tsv").read_text().splitlines()[1:]
-    # StepLR(int(0.5 x 2) = 1): warm-up at lr, main epoch 1 at lr, main epoch 2 at lr x 0.1.
+    # StepLR(int(0.5 x 2) = 1): warm-up at lr, main epoch 1 at lr, main epoch 2 at lr x 0.1 (float64 products,
+    # logged as text: approx's 1e-6 relative is far above their rounding).
     assert [float(row.split("\t")[1]) for row in lr_rows] == pytest.approx([0.01, 0.01, 0.001])

@@ -32,12 +32,15 @@ def test_hand_computed_2d_batch():
     # mean over the 5 anchors: (11.5 - sqrt10) / 5 = 1.66754447
     emb = torch.tensor([[0.0, 0.0], [3.0, 4.0], [0.0, 1.0], [0.0, 3.0], [6.0, 8.0]])
     labels = torch.tensor([0, 0, 1, 1, 2])
+    # float32 input: distances of up to 10 carry float32's relative 6e-8 (about 1e-6 absolute); 1e-6 is that bound.
+    # sqrt10 is irrational, so no exact float32 answer exists: the float64 formula is in the next test.
     assert batch_hard_triplet(emb, labels, margin=0.5).item() == pytest.approx(1.667544467966324, abs=1e-6)
 
 
 def test_anchor_without_positive_counts_its_positive_distance_as_zero():
     # Two singletons 0.05 apart, margin 0.1: each anchor gives 0 - 0.05 + 0.1 = 0.05; mean 0.05.
     emb = torch.tensor([[0.0, 0.0], [0.0, 0.05]], dtype=torch.float64)
+    # float64: 0.05 and 0.1 are not exact binary fractions, so rounding of 1e-17 remains.
     assert batch_hard_triplet(emb, torch.tensor([0, 1]), margin=0.1).item() == pytest.approx(0.05, abs=1e-12)
 
 
@@ -50,6 +53,9 @@ def test_anchor_without_negative_adds_zero():
     assert torch.isfinite(emb.grad).all()
 
 
+# The vectorised loss against a loop over anchors, same dtype: distances of 16-d points (sums of 16 squares) and a
+# mean of 14 terms. float32 rounds each at 6e-8 relative of values near 6, whatever the vector width: 1e-5 is far
+# above it. float64: 1e-10. Gradients pass a sqrt's 1/(2d) and the hinge: 10x the value's tolerance.
 @pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-5), (torch.float64, 1e-10)])
 def test_matches_loop_reference_value_and_gradient(dtype, tol):
     gen = torch.Generator().manual_seed(0)
@@ -70,7 +76,8 @@ def test_matches_loop_reference_value_and_gradient(dtype, tol):
 def test_distances_are_euclidean_not_squared():
     emb = torch.tensor([[0.0, 0.0], [3.0, 4.0], [3.0, 4.0]])
     expected = torch.tensor([[0.0, 5.0, 5.0], [5.0, 0.0, 0.0], [5.0, 0.0, 0.0]])
-    torch.testing.assert_close(pairwise_distances(emb), expected)
+    # Small integers: every product, sum and square root here is exact in float32, on any ISA (FMA or not).
+    assert torch.equal(pairwise_distances(emb), expected)
 
 
 @pytest.mark.parametrize("labels", [[0, 0, 1, 1], [0, 1, 0, 1], [0, 0, 0, 0], [0, 1, 2, 3]])
@@ -88,7 +95,7 @@ def test_identical_batch_gives_the_margin():
     emb = torch.ones(6, 4, requires_grad=True)
     loss = batch_hard_triplet(emb, torch.tensor([0, 0, 1, 1, 2, 2]), margin=0.1)
     loss.backward()
-    assert loss.item() == pytest.approx(0.1, abs=1e-7)
+    assert loss.item() == pytest.approx(0.1, abs=1e-7)  # float32: 0.1 itself is 0.1 + 1.5e-9 there
     assert torch.isfinite(emb.grad).all()
 
 
@@ -98,5 +105,5 @@ def test_normalised_embeddings_like_cgd():
     emb = torch.nn.functional.normalize(torch.randn(32, 64, generator=gen, dtype=torch.float64), dim=1)
     labels = torch.arange(8).repeat_interleave(4)
     ours = batch_hard_triplet(emb, labels, margin=0.1)
-    assert ours.item() == pytest.approx(reference(emb, labels, 0.1).item(), abs=1e-12)
+    assert ours.item() == pytest.approx(reference(emb, labels, 0.1).item(), abs=1e-12)  # float64: 1e-16 roundings
     assert 0.0 <= ours.item() <= 2.1 and not math.isnan(ours.item())

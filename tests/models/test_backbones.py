@@ -29,6 +29,8 @@ def test_googlenet_is_a_plain_trunk_with_its_own_normalisation():
     # torchvision's GoogLeNet weights expect (x - 0.5) / 0.5, not ImageNet statistics: white -> 1, black -> -1.
     white = eval_preset(8, None, BACKBONES["googlenet"].normalization)(Image.new("RGB", (8, 8), (255, 255, 255)))
     black = eval_preset(8, None, BACKBONES["googlenet"].normalization)(Image.new("RGB", (8, 8), (0, 0, 0)))
+    # (1 - 0.5) / 0.5 is exact in float32; allclose's default 1e-5 relative allows a normalisation written as
+    # x x (1 / std) + b, which rounds once or twice (6e-8 each).
     assert torch.allclose(white, torch.ones_like(white)) and torch.allclose(black, -torch.ones_like(black))
     assert BACKBONES["resnet50"].normalization == IMAGENET
 
@@ -37,6 +39,7 @@ def test_caffe_style_normalisation_reads_bgr_0_to_255():
     """BN-Inception's public weights: BGR, 0-255, mean [104, 117, 128], std 1."""
     caffe = Normalization((104.0, 117.0, 128.0), (1.0, 1.0, 1.0), scale=255.0, bgr=True)
     x = eval_preset(4, None, caffe)(Image.new("RGB", (4, 4), (255, 0, 10)))
+    # ToTensor's / 255, then x 255, rounds in float32: 6e-8 of 255 is 1.5e-5, so 1e-4 (a wrong mean is off by >= 1).
     assert x[:, 0, 0].tolist() == pytest.approx([10 - 104, 0 - 117, 255 - 128], abs=1e-4)  # B, G, R
 
 

@@ -16,6 +16,8 @@ def test_resnet18_outputs_shapes_and_unit_norm():
     with torch.no_grad():
         embedding, logits = model(torch.randn(3, 3, 64, 64))
     assert embedding.shape == (3, 96) and logits.shape == (3, 7)
+    # float32 norms of 96 values: each square and sum rounds at 6e-8, a few 1e-7 in all; 1e-5 leaves room for any
+    # vector width, and a missing normalisation is off by far more.
     assert torch.allclose(embedding.norm(dim=1), torch.ones(3), atol=1e-5)
     # each descriptor's part is L2-normalised before the final normalisation: equal norms 1/sqrt(3)
     parts = embedding.view(3, 3, 32).norm(dim=2)
@@ -91,6 +93,7 @@ def test_trunk_bn2d_stays_eval_and_bn1d_trains():
 
 def test_descriptors_on_hand_computed_tensor():
     x = torch.tensor([[[[1.0, 2.0], [0.0, 3.0]]]])  # (1, 1, 2, 2)
+    # float32 against python floats: 1.5, 3 and -2 are exact; the cube root rounds (6e-8), inside approx's 1e-6.
     assert DESCRIPTORS["S"](x).item() == pytest.approx(1.5)
     assert DESCRIPTORS["M"](x).item() == pytest.approx(3.0)
     # GeM p=3: mean(1 + 8 + 0 + 27) = 9 -> 9^(1/3)

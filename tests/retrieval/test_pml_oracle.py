@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from dmlbench.retrieval.metrics import queries_without_relevant, retrieval_metrics
+from retrieval_reference import closest_call
 
 pytest.importorskip("pytorch_metric_learning", reason="the oracle is optional (pip install "
                     "pytorch-metric-learning)")
@@ -39,31 +40,41 @@ def data(seed, n, dim, classes):
     return emb, torch.randint(0, classes, (n,), generator=gen)
 
 
+# Both sides compute float32 cosines of 8-d unit vectors, by different kernels (and the oracle normalises them
+# again): each dot product rounds by at most 8 x 2^-24 = 4.8e-7 in any summation order, with or without FMA, and
+# the renormalisation moves it by ~2.4e-7 more, so the two can disagree by ~1.2e-6. Where a relevant and an
+# irrelevant item lie closer than that, their order (and a metric) depends on the CPU; the seeds below leave every
+# such pair at least 1.5e-6 apart (seed 0's query/gallery set had a pair 5e-8 apart), which the tests check first.
+NO_NEAR_TIE = 1.5e-6
+SEEDS = (1, 2, 3)
+
+
 def assert_agree(ours: dict, theirs: dict, queries: int, without: int) -> None:
+    # Identical rankings give identical counts; both sides divide them in float64, so 1e-9 is rounding's bound.
     assert ours["map@r"] == pytest.approx(theirs["mean_average_precision_at_r"], rel=0, abs=1e-9)
     assert ours["r_precision"] == pytest.approx(theirs["r_precision"], rel=0, abs=1e-9)
     assert ours["recall@1"] * queries / (queries - without) == pytest.approx(theirs["precision_at_1"], rel=0,
                                                                             abs=1e-9)
 
 
-@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("seed", SEEDS)
 def test_self_retrieval_agrees_with_the_oracle(seed):
     emb, labels = data(seed, 120, 8, 10)
     labels[:3] = torch.tensor([50, 51, 52])  # three single-image classes: no relevant item
     without = queries_without_relevant(labels)
-    assert without >= 3
+    assert without >= 3 and closest_call(emb, labels) > NO_NEAR_TIE
     for chunk_size in (7, 1000):
         assert_agree(retrieval_metrics(emb, labels, ks=(1,), chunk_size=chunk_size), oracle(emb, labels), 120,
                      without)
 
 
-@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("seed", SEEDS)
 def test_query_gallery_retrieval_agrees_with_the_oracle(seed):
     query, query_labels = data(seed + 10, 40, 8, 6)
     gallery, gallery_labels = data(seed + 20, 90, 8, 6)
     query_labels[::5] = 77  # query ids the gallery lacks
     without = queries_without_relevant(query_labels, gallery_labels)
-    assert without == 8
+    assert without == 8 and closest_call(query, query_labels, gallery, gallery_labels) > NO_NEAR_TIE
     for chunk_size in (3, 1000):
         ours = retrieval_metrics(query, query_labels, gallery, gallery_labels, ks=(1,), chunk_size=chunk_size)
         assert_agree(ours, oracle(query, query_labels, gallery, gallery_labels), 40, without)
