@@ -5,13 +5,11 @@ from dataclasses import dataclass
 import torch
 
 from dmlbench.config import require
-from dmlbench.data.sampler import PxKSampler
 from dmlbench.losses.smoothed_ce import label_smoothed_cross_entropy
 from dmlbench.losses.triplet import batch_hard_triplet
-from dmlbench.methods.common import argmax_correct, resize_crop_test, resize_crop_train, resize_crop_sizes
+from dmlbench.methods.defaults import argmax_correct, pxk_with_pairs
 from dmlbench.methods.method import Method
 from dmlbench.models.cgd import CGD, check_descriptors
-from dmlbench.methods.optimization import Optimization
 
 
 @dataclass(frozen=True)
@@ -68,23 +66,11 @@ def loss(cfg: CGDConfig, outputs: tuple[torch.Tensor, torch.Tensor], labels: tor
     return {"loss": classification + triplet, "classification": classification, "triplet": triplet}
 
 
-def build_optimizer(cfg: CGDConfig, model: torch.nn.Module) -> Optimization:
-    """Adam without weight decay; MultiStepLR at int(fraction x epochs), stepped once per epoch; no warm-up."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    milestones = [int(f * cfg.epochs) for f in cfg.lr_milestones]
-    return Optimization(optimizer, torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=cfg.lr_gamma))
-
-
-def batch_sampler(cfg: CGDConfig, labels: list[int], seed: int) -> PxKSampler:
-    """P classes x K images per batch; batches per epoch = train images // batch size; batch-hard needs pairs."""
-    return PxKSampler(labels, cfg.classes_per_batch, cfg.images_per_class, seed, require_pairs=True)
-
-
 def describe(cfg: CGDConfig) -> str:
     """The descriptor order, as the seed's tables label a model: ResNet50(SG)."""
     return cfg.gd_config
 
 
+# Adam + MultiStepLR, the ImageNet-style resize/crop presets: the defaults.
 METHOD = Method(name="cgd", config_cls=CGDConfig, build_model=build_model, loss=loss, correct=argmax_correct,
-                build_optimizer=build_optimizer, batch_sampler=batch_sampler, train_transform=resize_crop_train,
-                test_transform=resize_crop_test, image_sizes=resize_crop_sizes, describe=describe)
+                batch_sampler=pxk_with_pairs, describe=describe)

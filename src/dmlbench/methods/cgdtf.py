@@ -18,7 +18,7 @@ from dmlbench.errors import DmlbenchError
 from dmlbench.losses.hap2s import hap2s_loss
 from dmlbench.losses.smoothed_ce import label_smoothed_cross_entropy
 from dmlbench.losses.soft_batch_hard import soft_batch_hard_triplet
-from dmlbench.methods.common import argmax_correct
+from dmlbench.methods.defaults import argmax_correct
 from dmlbench.methods.method import Method
 from dmlbench.models.cgd import check_descriptors
 from dmlbench.models.cgdtf import CGDTF, ReferenceHead

@@ -11,7 +11,6 @@ from torchvision import transforms as T
 
 from dmlbench.config import require
 from dmlbench.data.prepare import IMAGE_STATS
-from dmlbench.data.sampler import ShuffledBatchSampler
 from dmlbench.data.transforms import to_network_input
 from dmlbench.errors import DmlbenchError
 from dmlbench.losses.meta_class_ce import meta_class_cross_entropy, meta_targets
@@ -19,7 +18,6 @@ from dmlbench.methods.method import Method
 from dmlbench.models.backbones import Normalization
 from dmlbench.models.lrec import LREC, stem_and_learners
 from dmlbench.models.meta_classes import assign_meta_classes
-from dmlbench.methods.optimization import Optimization
 
 
 @dataclass(frozen=True)
@@ -84,19 +82,6 @@ def correct(cfg: LRECConfig, outputs: tuple, labels: torch.Tensor) -> torch.Tens
     return hits.sum() / hits.shape[1]
 
 
-def build_optimizer(cfg: LRECConfig, model: torch.nn.Module) -> Optimization:
-    """Adam; MultiStepLR at int(fraction x epochs), stepped once per epoch (the seed's 0.5 and 0.7)."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    milestones = [int(f * cfg.epochs) for f in cfg.lr_milestones]
-    return Optimization(optimizer, torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=cfg.lr_gamma))
-
-
-def batch_sampler(cfg: LRECConfig, labels: list[int], seed: int) -> ShuffledBatchSampler:
-    """Plain shuffled batches of batch_size, the last partial one kept (the seed's shuffled DataLoader); a last
-    lone image joins the previous batch (sampler.epoch_batch_sizes)."""
-    return ShuffledBatchSampler(len(labels), cfg.batch_size, seed)
-
-
 def normalization(cfg: LRECConfig, backbone_norm: Normalization, prepared: Path | Normalization) -> Normalization:
     """The input normalisation the transforms use: the backbone's, or the dataset's mean/std (the config's
     values, else what prepare measured on the training images, ``<prepared>/image_stats.json``; a query or an
@@ -149,7 +134,8 @@ def describe(cfg: LRECConfig) -> str:
     return f"{cfg.ensemble_size}x{cfg.meta_classes}"
 
 
+# Adam + MultiStepLR (the seed's milestones 0.5 and 0.7) and shuffled batches of batch_size, the last partial
+# one kept (a last lone image joins the previous batch): the defaults.
 METHOD = Method(name="lrec", config_cls=LRECConfig, build_model=build_model, loss=loss, correct=correct,
-                build_optimizer=build_optimizer, batch_sampler=batch_sampler, train_transform=train_transform,
-                test_transform=test_transform, image_sizes=image_sizes, describe=describe,
-                normalization=normalization)
+                train_transform=train_transform, test_transform=test_transform, image_sizes=image_sizes,
+                describe=describe, normalization=normalization)

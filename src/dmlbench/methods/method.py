@@ -1,12 +1,15 @@
 """The method contract: what the generic stages need of a method, built with keyword arguments.
 
-Adding a method is one module in ``methods/`` that builds a ``Method``, plus one line in ``METHODS``.
+Adding a method is one module in ``methods/`` that builds a ``Method``, plus one line in ``METHODS``. A method
+states its section, model and loss; the rest defaults to the seeds' common recipe (``methods/defaults.py``).
 """
 
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
+
+from dmlbench.methods import defaults
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -22,13 +25,19 @@ class Method:
     - ``loss(cfg, outputs, labels) -> {"loss": total, term: value, ...}``: every term is logged.
     - ``correct(cfg, outputs, labels) -> tensor``: correct predictions in the batch, for the training accuracy
       curve; None when the method has no classifier whose accuracy means something.
+
+    Each of the following has a default in ``methods/defaults.py`` (given after the colon):
+
     - ``build_optimizer(cfg, model) -> Optimization``: groups may have their own lr; warm-up or frozen epochs.
-    - ``batch_sampler(cfg, labels, seed) -> BatchSampler`` (``data/sampler.py``).
+      Default: Adam with MultiStepLR at fractions of the epochs (``lr``, ``lr_milestones``, ``lr_gamma``).
+    - ``batch_sampler(cfg, labels, seed) -> BatchSampler`` (``data/sampler.py``). Default: P x K batches
+      (``classes_per_batch``, ``images_per_class``), else shuffled batches of ``batch_size``.
     - ``train_transform(cfg, normalization)``, ``test_transform(cfg, normalization)``: PIL -> tensor, with the
-      backbone's input normalisation.
+      backbone's input normalisation. Default: Resize((r, r)) -> RandomCrop + flip / CenterCrop if ``test_crop``.
     - ``image_sizes(cfg) -> {"train": int, "test": int, "resize": int}``: the sides the network sees in training
       and testing, and the largest side the transforms resize to (prepared images must be at least as large).
-    - ``describe(cfg) -> str``: the variant label of tables and run names (CGD's "SG").
+      Default: the crops and resizes of the default transforms.
+    - ``describe(cfg) -> str``: the variant label of tables and run names (CGD's "SG"). Default: "512-d".
     - ``features``: what evaluate ranks: "dense" (cosine) and/or "binary" (Hamming on the signs).
     - ``normalization(cfg, backbone_normalization, source) -> Normalization`` (optional): the input
       normalisation the transforms get instead of the backbone's (LREC: the dataset's mean/std). ``source`` is
@@ -40,16 +49,15 @@ class Method:
     config_cls: type
     build_model: Callable[..., Any]
     loss: Callable[..., dict]
-    build_optimizer: Callable[..., Any]
-    batch_sampler: Callable[..., Any]
-    train_transform: Callable[..., Any]
-    test_transform: Callable[..., Any]
-    image_sizes: Callable[..., dict]
-    describe: Callable[..., str]
+    build_optimizer: Callable[..., Any] = defaults.adam_multistep
+    batch_sampler: Callable[..., Any] = defaults.batch_sampler
+    train_transform: Callable[..., Any] = defaults.resize_crop_train
+    test_transform: Callable[..., Any] = defaults.resize_crop_test
+    image_sizes: Callable[..., dict] = defaults.resize_crop_sizes
+    describe: Callable[..., str] = defaults.embedding_size
     correct: Callable[..., Any] | None = None
     features: tuple[str, ...] = ("dense",)
     normalization: Callable[..., Any] | None = None
-
 
 def input_normalization(method: Method, cfg, backbone: str, source):
     """The normalisation a run's transforms use: the backbone's, unless the method picks its own (LREC's dataset

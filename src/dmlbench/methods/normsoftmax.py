@@ -5,9 +5,8 @@ from dataclasses import dataclass
 import torch
 
 from dmlbench.config import require
-from dmlbench.data.sampler import PxKSampler
 from dmlbench.losses.normalized_softmax import normalized_softmax_loss
-from dmlbench.methods.common import argmax_correct, resize_crop_test, resize_crop_train, resize_crop_sizes
+from dmlbench.methods.defaults import argmax_correct
 from dmlbench.methods.method import Method
 from dmlbench.models.normsoftmax import NormSoftmax
 from dmlbench.methods.optimization import Optimization
@@ -80,17 +79,6 @@ def build_optimizer(cfg: NormSoftmaxConfig, model: NormSoftmax) -> Optimization:
     return Optimization(optimizer, scheduler, warmup, cfg.warmup_epochs)
 
 
-def batch_sampler(cfg: NormSoftmaxConfig, labels: list[int], seed: int) -> PxKSampler:
-    """P classes x K images per batch (seed: 3 x 25); batches per epoch = train images // batch size."""
-    return PxKSampler(labels, cfg.classes_per_batch, cfg.images_per_class, seed)
-
-
-def describe(cfg: NormSoftmaxConfig) -> str:
-    """The embedding size, e.g. "2048-d"."""
-    return f"{cfg.feature_dim}-d"
-
-
+# P x K batches (seed: 3 x 25), the resize/crop presets and the "2048-d" label: the defaults.
 METHOD = Method(name="normsoftmax", config_cls=NormSoftmaxConfig, build_model=build_model, loss=loss,
-                correct=argmax_correct, build_optimizer=build_optimizer, batch_sampler=batch_sampler,
-                train_transform=resize_crop_train, test_transform=resize_crop_test, image_sizes=resize_crop_sizes,
-                describe=describe, features=("dense", "binary"))
+                correct=argmax_correct, build_optimizer=build_optimizer, features=("dense", "binary"))

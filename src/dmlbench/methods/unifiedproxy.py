@@ -9,11 +9,10 @@ from adamp import AdamP
 from torchvision import transforms as T
 
 from dmlbench.config import require
-from dmlbench.data.sampler import ShuffledBatchSampler
 from dmlbench.data.transforms import to_network_input
 from dmlbench.losses.balanced_proxy import balanced_proxy_terms
 from dmlbench.losses.proxy_anchor import proxy_anchor_loss
-from dmlbench.methods.common import argmax_correct
+from dmlbench.methods.defaults import argmax_correct
 from dmlbench.methods.method import Method
 from dmlbench.models.unifiedproxy import UnifiedProxy
 from dmlbench.methods.optimization import Optimization
@@ -98,12 +97,6 @@ def build_optimizer(cfg: UnifiedProxyConfig, model: UnifiedProxy) -> Optimizatio
                         frozen_trainable=model.head_parameters())
 
 
-def batch_sampler(cfg: UnifiedProxyConfig, labels: list[int], seed: int) -> ShuffledBatchSampler:
-    """Plain shuffled batches of batch_size, the last partial one kept (the seed's shuffled DataLoader); a last
-    lone image joins the previous batch (sampler.epoch_batch_sizes)."""
-    return ShuffledBatchSampler(len(labels), cfg.batch_size, seed)
-
-
 def train_transform(cfg: UnifiedProxyConfig, norm) -> T.Compose:
     """RandomResizedCrop(train_crop) (torchvision's default scale and ratio ranges) -> horizontal flip."""
     return T.Compose([T.RandomResizedCrop(cfg.train_crop), T.RandomHorizontalFlip(), *to_network_input(norm)])
@@ -124,7 +117,7 @@ def describe(cfg: UnifiedProxyConfig) -> str:
     return "proxy_anchor" if cfg.loss == "proxy_anchor" else "balanced_proxy.dmlbench"
 
 
+# Shuffled batches of batch_size, the last partial one kept (the seed's shuffled DataLoader): the default.
 METHOD = Method(name="unifiedproxy", config_cls=UnifiedProxyConfig, build_model=build_model, loss=loss,
-                correct=argmax_correct, build_optimizer=build_optimizer, batch_sampler=batch_sampler,
-                train_transform=train_transform, test_transform=test_transform, image_sizes=image_sizes,
-                describe=describe)
+                correct=argmax_correct, build_optimizer=build_optimizer, train_transform=train_transform,
+                test_transform=test_transform, image_sizes=image_sizes, describe=describe)

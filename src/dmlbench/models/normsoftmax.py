@@ -38,8 +38,9 @@ class NormSoftmax(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         pooled = torch.flatten(self.pool(self.trunk(x)), 1)  # (B, C)
-        # Layer norm without affine parameters: zero mean, unit variance per image, before the embedding layer.
-        normed = F.layer_norm(pooled, pooled.shape[1:])
+        # Layer norm without affine parameters (its shape a constant, so the ONNX export can trace it): zero
+        # mean, unit variance per image, before the embedding layer.
+        normed = F.layer_norm(pooled, (self.embedding.in_features,))
         embedding = F.normalize(self.embedding(normed), dim=1)
         return embedding, self.classifier(embedding)
 

@@ -35,8 +35,9 @@ class UnifiedProxy(FrozenBatchNormStats, nn.Module):
         # (The complexity stage counts on the meta device, which autocast does not know: its CPU context stands in.)
         with torch.autocast(device_type="cpu" if x.device.type == "meta" else x.device.type, enabled=False):
             pooled = self.dropout(pooled.float())
-            # Layer norm without affine parameters: zero mean, unit variance per image (the seed's centring).
-            normed = F.layer_norm(pooled, pooled.shape[1:])
+            # Layer norm without affine parameters: zero mean, unit variance per image (the seed's centring); its
+            # shape a constant, so the ONNX export can trace it.
+            normed = F.layer_norm(pooled, (self.embedding.in_features,))
             embedding = F.normalize(self.embedding(normed), dim=1)  # (B, feature_dim)
             cosines = embedding @ F.normalize(self.proxies, dim=1).T  # (B, classes)
         return embedding, cosines
