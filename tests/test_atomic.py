@@ -1,5 +1,6 @@
 import os
 import stat
+from pathlib import Path
 
 import pytest
 import torch
@@ -69,3 +70,39 @@ def test_temp_dir_gets_the_mode_mkdir_gives(tmp_path, umask):
     first, second = atomic.temp_dir(tmp_path, ".run."), atomic.temp_dir(tmp_path, ".run.")
     assert first != second and first.name.startswith(".run.") and not any(first.iterdir())
     assert mode(first) == mode(second) == 0o777 & ~umask
+
+
+@pytest.mark.parametrize("before", ["folder", "file", "link", "nothing"])
+def test_replace_dir_puts_the_new_folder_in_place_of_whatever_was_there(tmp_path, before):
+    target, staging = tmp_path / "out", tmp_path / ".out.partial"
+    staging.mkdir()
+    (staging / "new.txt").write_text("new")
+    if before == "folder":
+        target.mkdir()
+        (target / "old.txt").write_text("old")
+    elif before == "file":
+        target.write_text("old")
+    elif before == "link":
+        target.symlink_to(tmp_path / "elsewhere")  # dangling: it is replaced, never followed
+    atomic.replace_dir(staging, target)
+    assert sorted(p.name for p in target.iterdir()) == ["new.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging or old copy left
+
+
+def test_replace_dir_puts_the_old_folder_back_when_the_new_one_cannot_move_in(tmp_path, monkeypatch):
+    target, staging = tmp_path / "out", tmp_path / ".out.partial"
+    staging.mkdir()
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+    real_rename = Path.rename
+
+    def refuse_the_staging(self, to):
+        if self == staging:
+            raise PermissionError(13, "Permission denied", str(to))
+        return real_rename(self, to)
+
+    monkeypatch.setattr(Path, "rename", refuse_the_staging)
+    with pytest.raises(PermissionError):
+        atomic.replace_dir(staging, target)
+    assert (target / "old.txt").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.partial", "out"]  # the caller removes its staging

@@ -145,7 +145,7 @@ def test_a_failed_move_into_place_puts_the_old_export_back(exported, tmp_path, m
     real_rename = Path.rename
 
     def refuse_the_new_one(self, target):
-        staged = self.name.startswith(f".{RUN.name}.") and self.name != f".{RUN.name}.old"  # mkdtemp's name
+        staged = self.name.startswith(f".{RUN.name}.") and not self.name.startswith(f".{RUN.name}.old-")
         if staged and Path(target) == ws.onnx(RUN.name).parent:
             raise PermissionError(13, "Permission denied", str(target))
         return real_rename(self, target)

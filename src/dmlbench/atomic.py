@@ -9,6 +9,7 @@ import io
 import json
 import os
 import secrets
+import shutil
 import stat
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,6 +46,38 @@ def temp_dir(parent: str | os.PathLike, prefix: str) -> Path:
     """A new empty folder in ``parent`` named ``<prefix><random>``, with mkdir's mode (0777 less the umask), to
     build outputs in before a rename puts them in place."""
     return _unique(Path(parent), prefix, "", lambda p: os.mkdir(p, 0o777))
+
+
+def replace_dir(staging: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Put the finished folder ``staging`` in place of ``target`` (a folder, a file, a link or nothing) by renames:
+    the old one is moved aside first and deleted last, and put back if the new one cannot be moved in. There is
+    a moment with no ``target`` (one rename cannot swap two folders), never a half-written one."""
+    staging, target = Path(staging), Path(target)
+    old = _unique(target.parent, f".{target.name}.old-", "", _free)
+    if target.exists() or target.is_symlink():
+        target.rename(old)
+    try:
+        staging.rename(target)
+    except OSError:
+        if old.exists() or old.is_symlink():
+            old.rename(target)
+        raise
+    remove(old)
+
+
+def remove(path: str | os.PathLike) -> None:
+    """Delete a folder tree, or a file or link standing where one was (nothing when absent)."""
+    path = Path(path)
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _free(path: Path) -> None:
+    """Only check that nothing is at ``path`` (a name for a rename to create)."""
+    if path.exists() or path.is_symlink():
+        raise FileExistsError(path)
 
 
 def _new_file(path: Path) -> None:

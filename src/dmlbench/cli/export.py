@@ -40,7 +40,7 @@ def export_run(ws: Workspace, name: str, external_limit: int | None = None) -> d
                   "side": side,
                   "external_data": external, "check": check, "seconds": round(time.perf_counter() - start, 1)}
         (staging / "model.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-        _replace(staging, ws.onnx(name).parent)
+        atomic.replace_dir(staging, ws.onnx(name).parent)
     except OSError as exc:  # the disk filled, or the folder changed under us
         raise _unwritable(ws.root / EXPORTS, exc) from None
     finally:
@@ -93,25 +93,3 @@ def _recall_at_1(embeddings: dict, which: int) -> float:
     return retrieval_metrics(query[which], query[2], gallery[which], gallery[2], ks=(1,))["recall@1"]
 
 
-def _replace(staging: Path, target: Path) -> None:
-    """Put the staged files in place of ``target``'s: the old export is kept until the new one is in place, and
-    put back when the new one cannot be."""
-    old = target.with_name(f".{target.name}.old")
-    _remove(old)
-    if target.exists() or target.is_symlink():
-        target.rename(old)
-    try:
-        staging.rename(target)
-    except OSError:
-        if old.exists() or old.is_symlink():
-            old.rename(target)
-        raise
-    _remove(old)
-
-
-def _remove(path: Path) -> None:
-    """Delete a folder tree, or a file or link standing where one was (nothing when absent)."""
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)

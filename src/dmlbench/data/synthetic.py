@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from dmlbench import atomic
 from dmlbench.errors import DmlbenchError
 
 SHAPES = ("ellipse", "square", "triangle", "cross")
@@ -154,12 +155,6 @@ def write_synthetic(root: Path, num_classes: int, images_per_class: int, image_s
     staging.mkdir(parents=True)
     try:
         _write_tree(staging, num_classes, images_per_class, image_size, seed)
-        old = root.parent / f".{root.name}.old-{os.getpid()}"
-        if root.is_dir() and not root.is_symlink():
-            root.rename(old)
-        elif root.exists() or root.is_symlink():
-            root.unlink()
-        staging.rename(root)
-        shutil.rmtree(old, ignore_errors=True)
+        atomic.replace_dir(staging, root)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from dmlbench import atomic
 from dmlbench.config import PER_DATASET
 from dmlbench.prepare_folder import raw_folder
 from dmlbench.errors import DmlbenchError
@@ -175,7 +176,7 @@ def write_grid(grid_path: Path = GRID_PARAMS, recipes_dir: Path = RECIPES_DIR) -
     base = yaml.safe_load(head)["base"]
     recipes = load_recipes(recipes_dir)
     updated = head + render_generated(grid_cells(recipes, base["prepare"]), base, recipes)
-    Path(grid_path).write_text(updated, encoding="utf-8")
+    atomic.write_text(grid_path, updated)  # a failed run never leaves half a params file
     return updated
 
 

@@ -1,17 +1,32 @@
-"""Static PNG pictures for the README (`dvc plots show` needs a CDN, so offline it shows nothing)."""
+"""Static PNG pictures for the README (`dvc plots show` needs a CDN, so offline it shows nothing): the one
+matplotlib setup and byte-stable PNG save that every figure uses, and the training figure."""
 
 from pathlib import Path
 
 from dmlbench import atomic
 
 
-def plot_training(history: list, path: Path, title: str) -> None:
-    """Per-epoch loss terms (left) and classifier accuracy (right) of ``train``'s history, as a PNG."""
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (no display needed); imported on first use, as it is slow to load."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def save_png(fig, path: Path) -> None:
+    """Write ``fig`` to ``path`` atomically and close it. No "Software" entry: the PNG bytes then depend only on
+    the data (byte-stable reruns)."""
+    with atomic.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", metadata={"Software": None})
+    pyplot().close(fig)
+
+
+def plot_training(history: list, path: Path, title: str) -> None:
+    """Per-epoch loss terms (left) and classifier accuracy (right) of ``train``'s history, as a PNG."""
+    plt = pyplot()
     epochs = list(range(1, len(history) + 1))
     fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3), dpi=100)
     for name in (history[0]["terms"] if history else {}):
@@ -25,7 +40,4 @@ def plot_training(history: list, path: Path, title: str) -> None:
     right.legend()
     fig.suptitle(title)
     fig.tight_layout()
-    with atomic.atomic_path(path) as tmp:
-        # No "Software" entry: the PNG bytes then depend only on the data (byte-stable reruns).
-        fig.savefig(tmp, format="png", metadata={"Software": None})
-    plt.close(fig)
+    save_png(fig, path)

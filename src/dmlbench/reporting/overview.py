@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from dmlbench import atomic
+from dmlbench.reporting.figures import pyplot, save_png
 from dmlbench.reporting.run_record import source_label
 from dmlbench.reporting.tables import BACKBONE_TITLES, DATASET_TITLES
 
@@ -45,10 +45,7 @@ def _order(key: tuple) -> tuple:
 
 def plot_overview(points: list[dict], path: Path) -> None:
     """One panel per dataset: a pair of horizontal bars per (method, backbone, crop); '—' where not run."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     shown = [d for d in DATASETS if any(p["dataset"] == d for p in points)] or list(DATASETS[:1])
     rows = max([sum(p["dataset"] == d for p in points) for d in shown] + [1])
@@ -71,6 +68,4 @@ def plot_overview(points: list[dict], path: Path) -> None:
         ax.set(xlim=(0, 100), xlabel="Recall@1 (%)", title=DATASET_TITLES[dataset])
     axes[0][0].legend(loc="lower left", fontsize=7)
     fig.tight_layout()
-    with atomic.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", metadata={"Software": None})  # byte-stable: no version stamp
-    plt.close(fig)
+    save_png(fig, path)

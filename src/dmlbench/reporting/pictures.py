@@ -14,6 +14,7 @@ from dmlbench import atomic
 from dmlbench.data.decode import UnreadableImage, decode_image
 from dmlbench.data.paths import escape_problem
 from dmlbench.errors import DmlbenchError
+from dmlbench.reporting.figures import pyplot, save_png
 from dmlbench.retrieval.ranking import search_pair, top_k
 
 GREEN = (0, 160, 0)  # a result of the query's class
@@ -146,10 +147,7 @@ def _thumbnail(path: Path) -> Image.Image:
 
 def plot_recall(ks: list[int], curves: dict[str, list[float]], path: Path, title: str) -> None:
     """Recall@K against K (log-scaled when the Ks span more than a decade), one line per feature, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(5, 3.5), dpi=100)
     for name, recalls in curves.items():
@@ -165,6 +163,4 @@ def plot_recall(ks: list[int], curves: dict[str, list[float]], path: Path, title
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     fig.tight_layout()
-    with atomic.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", metadata={"Software": None})  # byte-stable, as plots/training.png
-    plt.close(fig)
+    save_png(fig, path)

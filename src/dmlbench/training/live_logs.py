@@ -3,6 +3,8 @@
 import shutil
 from pathlib import Path
 
+from dmlbench import atomic
+
 
 class StagedLive:
     """A DVCLive ``Live`` writing to a hidden sibling of ``live_dir``; ``publish()`` swaps it into place.
@@ -32,13 +34,8 @@ class StagedLive:
             shutil.rmtree(self.staging, ignore_errors=True)
 
     def publish(self) -> None:
-        """Replace ``live_dir`` by the staged logs (two renames; the old copy is removed last)."""
+        """Replace ``live_dir`` by the staged logs (atomic.replace_dir: the old copy is removed last)."""
         if not self.done:
             raise RuntimeError("publish() after a failed or unfinished block")
         (self.staging / "plots").mkdir(parents=True, exist_ok=True)  # epochs: 0 logs nothing, but the out exists
-        old = self.live_dir.parent / f".{self.live_dir.name}.old"
-        shutil.rmtree(old, ignore_errors=True)
-        if self.live_dir.exists():
-            self.live_dir.rename(old)
-        self.staging.rename(self.live_dir)
-        shutil.rmtree(old, ignore_errors=True)
+        atomic.replace_dir(self.staging, self.live_dir)
