@@ -12,6 +12,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from dmlbench import atomic
 from dmlbench.data.decode import UnreadableImage, decode_image
+from dmlbench.data.prepare import JPEG_QUALITY  # prepare's too: Pillow's default 75 would smear the captions
 from dmlbench.data.paths import escape_problem
 from dmlbench.errors import DmlbenchError
 from dmlbench.reporting.figures import pyplot, save_png
@@ -27,7 +28,6 @@ CAPTION = 14  # caption line under each image
 GAP = 6  # space between cells
 TITLE = 18  # the picture's title line
 PICTURE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}  # by the file's extension; PNG otherwise
-JPEG_QUALITY = 95  # a `dmlbench query --out x.jpg` picture; Pillow's default 75 smears the captions
 
 
 @dataclass(frozen=True)
