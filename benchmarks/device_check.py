@@ -25,13 +25,14 @@ import torch
 import lrec_speed
 import train_speed as ts
 from check_rows import Budget, Lazy, Row, gib, measure, one_line, run_row, table
-from dmlbench.config import section
-from dmlbench.identity import Experiment, RunPaths, make_run
+from dmlbench.identity import Experiment, RunPaths
 from dmlbench.methods import METHODS
-from dmlbench.run_steps import embed_run, evaluate_run
-from dmlbench.sections import TrainConfig
+from dmlbench.pipeline.experiment import load_experiment
+from dmlbench.pipeline.run_name import run_of
+from dmlbench.params.sections import TrainConfig
+from dmlbench.pipeline.steps import embed_run, evaluate_run
 from dmlbench.training.distributed import SINGLE, device_for
-from dmlbench.training.loop import train
+from dmlbench.training.loop import TrainJob, train
 from dmlbench.models.precision import resolve_precision
 
 SECTIONS = {"train": 210, "determinism": 60, "lrec": 150}  # default seconds: 7 minutes, 8 with setup and margin
@@ -85,14 +86,16 @@ def cell_once(name: str, o, device: torch.device, prepared: Path, folder: Path) 
     params["evaluate"].update(recall_ks=list(DET_KS))
     method, cfg, _, backbone = ts.recipe_config(name, ts.Shape(o.backbone, o.image_size, o.det_batch, o.learners))
     cfg = dataclasses.replace(cfg, epochs=1, **{f: 0 for f in ("warmup_epochs", "frozen_epochs") if hasattr(cfg, f)})
-    run = make_run(Experiment(name, backbone, "synthetic", "uncropped", 0, "seed"), method.describe(cfg), cfg, params)
+    # The recipe's params, validated once, on the synthetic data with this check's model shape and one epoch.
+    xp = dataclasses.replace(load_experiment(params), config=cfg,
+                             experiment=Experiment(name, backbone, "synthetic", "uncropped", 0, "seed"))
+    run = run_of(xp, prepared)
     paths = RunPaths(model=folder / "model.pt", checkpoint=folder / "train.pt", embeddings=folder / "embeddings.pt",
                      metrics=folder / "metrics.json")
     with contextlib.redirect_stdout(sys.stderr):  # the stages' progress lines: stdout keeps the table alone
-        train(run, method, cfg, section(params, "train", TrainConfig), prepared, paths.model, folder / "live",
-              paths.checkpoint)
-        splits = embed_run(params, method, cfg, run, paths, prepared)
-        result, _ = evaluate_run(params, method, cfg, run, paths)
+        train(TrainJob(run, method, cfg, xp.train, prepared, paths.model, folder / "live", paths.checkpoint))
+        splits = embed_run(xp, run, paths, prepared)
+        result = evaluate_run(xp, run, paths)
     return {"metrics": result, "weights": torch.load(paths.model, weights_only=True)["state_dict"],
             "embeddings": splits}
 

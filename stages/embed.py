@@ -1,14 +1,16 @@
 """Stage embed: the run's model + evaluation manifests -> embeddings/<run>/embeddings.pt (L2-normalised)."""
 
-from dmlbench import stage
 from dmlbench.identity import prepared_dir
-from dmlbench.run_steps import embed_run
-from dmlbench.stage_params import checked_run
+from dmlbench.pipeline import experiment, stage
+from dmlbench.pipeline.run_name import run_of
+from dmlbench.pipeline.steps import embed_run
 
 
-def main(params: dict) -> None:
-    exp, method, cfg, run = checked_run(params)
-    splits = embed_run(params, method, cfg, run, run.paths, prepared_dir(exp.dataset, exp.crop))
+def main() -> None:
+    xp = experiment.load()
+    prepared = prepared_dir(xp.experiment.dataset, xp.experiment.crop)
+    run = run_of(xp, prepared)
+    splits = embed_run(xp, run, run.paths, prepared)
     shapes = ", ".join(f"{name} {tuple(s['embeddings'].shape)}" for name, s in splits.items())
     print(f"embed: {run.name}: {shapes} -> {run.paths.embeddings}")
 

@@ -1,16 +1,18 @@
 """Stage evaluate: the run's embeddings -> metrics/runs/<run>.json, metrics/summary.json, plots/recall_at_k.csv."""
 
-from dmlbench import atomic, stage
-from dmlbench.identity import RECALL_CURVE, SUMMARY
-from dmlbench.run_steps import evaluate_run
-from dmlbench.stage_params import checked_run
+from dmlbench import atomic
+from dmlbench.identity import RECALL_CURVE, SUMMARY, prepared_dir
+from dmlbench.pipeline import experiment, stage
+from dmlbench.pipeline.run_name import run_of
+from dmlbench.pipeline.steps import evaluate_run
 
 
-def main(params: dict) -> None:
-    exp, method, cfg, run = checked_run(params)
-    result, ks = evaluate_run(params, method, cfg, run, run.paths)
+def main() -> None:
+    xp = experiment.load()
+    run = run_of(xp, prepared_dir(xp.experiment.dataset, xp.experiment.crop))
+    result = evaluate_run(xp, run, run.paths)
     atomic.write_json(SUMMARY, result["metrics"])
-    atomic.write_text(RECALL_CURVE, recall_curve(result["metrics"], ks))
+    atomic.write_text(RECALL_CURVE, recall_curve(result["metrics"], xp.recall_ks))
     for feature, values in feature_rows(result["metrics"]):
         shown = " ".join(f"{k}={v:.4f}" for k, v in values.items())
         print(f"evaluate: {run.name} ({feature}): {shown}")

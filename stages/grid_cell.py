@@ -4,41 +4,32 @@ Files: benchmarks/runs/<cell>/ (model, provenance, checkpoint, embeddings, train
 benchmarks/metrics/<cell>.json (what the grid's tables read).
 """
 
-import os
 import sys
 
-from dmlbench import stage
-from dmlbench.config import section
 from dmlbench.grid import GRID_PREPARED, GRID_RUNS, cell_paths, load_cell
-from dmlbench.reporting.figures import plot_training
-from dmlbench.run_steps import embed_run, evaluate_run
-from dmlbench.sections import TrainConfig
-from dmlbench.stage_params import check_ks_fit, checked_run
-from dmlbench.training.launch import torchrun, under_torchrun
-from dmlbench.training.loop import train
+from dmlbench.pipeline import experiment, stage
+from dmlbench.pipeline.run_name import run_of
+from dmlbench.pipeline.steps import embed_run, evaluate_run
+from dmlbench.pipeline.train import TrainPlace, train_run
+from dmlbench.training.launch import under_torchrun
 
 
-def main(_: dict) -> None:
+def main() -> None:
     name = sys.argv[1]
     params, cell = load_cell(name)
-    exp, method, cfg, run = checked_run(params)
-    tcfg = section(params, "train", TrainConfig)
-    prepared = GRID_PREPARED / cell["data"]
-    paths = cell_paths(name)
-    check_ks_fit(params, exp.dataset, prepared)
-    if tcfg.nproc > 1 and not under_torchrun():
-        torchrun(__file__, tcfg.nproc, [name])  # the ranks train; this process then embeds and evaluates
-    else:
-        history = train(run, method, cfg, tcfg, prepared, paths.model, GRID_RUNS / name / "live", paths.checkpoint)
-        if os.environ.get("RANK", "0") == "0":
-            plot_training(history, GRID_RUNS / name / "training.png", run.name)
-        if under_torchrun():
-            return
-    embed_run(params, method, cfg, run, paths, prepared)
-    result, _ = evaluate_run(params, method, cfg, run, paths)
+    xp = experiment.load_experiment(params)
+    prepared, paths = GRID_PREPARED / cell["data"], cell_paths(name)
+    experiment.check_ks_fit(xp, prepared)
+    run = run_of(xp, prepared)
+    train_run(xp, run, TrainPlace(prepared, paths, GRID_RUNS / name / "live", GRID_RUNS / name / "training.png"),
+              [__file__, name])
+    if under_torchrun():  # a rank of the training: the process that launched them embeds and evaluates
+        return
+    embed_run(xp, run, paths, prepared)
+    result = evaluate_run(xp, run, paths)
     shown = " ".join(f"{k}={v:.4f}" for k, v in result["metrics"].items() if not isinstance(v, dict))
     print(f"grid cell {name} ({run.name}): {shown}")
 
 
 if __name__ == "__main__":
-    stage.run(main, load=lambda: {})
+    stage.run(main)

@@ -3,14 +3,14 @@
 import sys
 from pathlib import Path
 
-from dmlbench import stage
-from dmlbench.config import build
-from dmlbench.prepare_folder import prepare_folder
 from dmlbench.grid import GRID_PREPARED, read_grid
-from dmlbench.sections import PrepareConfig
+from dmlbench.params.load import build
+from dmlbench.params.sections import PrepareConfig
+from dmlbench.pipeline import stage
+from dmlbench.pipeline.prepare import prepare_folder
 
 
-def main(_: dict) -> None:
+def main() -> None:
     key = sys.argv[1]
     entry = read_grid()["datasets"][key]
     out = GRID_PREPARED / key
@@ -20,4 +20,4 @@ def main(_: dict) -> None:
 
 
 if __name__ == "__main__":
-    stage.run(main, load=lambda: {})
+    stage.run(main)

@@ -3,8 +3,9 @@ benchmarks/overview.png (Recall@1 of every cell beside the seeds' published)."""
 
 from pathlib import Path
 
-from dmlbench import atomic, stage
+from dmlbench import atomic
 from dmlbench.grid import GRID_METRICS
+from dmlbench.pipeline import stage
 from dmlbench.reporting.overview import overview_points, plot_overview
 from dmlbench.reporting.run_checks import load_checked_runs
 from dmlbench.reporting.tables import load_published, render_tables, replace_block
@@ -14,7 +15,7 @@ OVERVIEW = Path("benchmarks/overview.png")
 PUBLISHED = Path("benchmarks/published")
 
 
-def main(_: dict) -> None:
+def main() -> None:
     # Checked before anything is rendered (a NaN, a recall of 5.0); the overview plots every cell's Recall@1.
     runs = load_checked_runs(GRID_METRICS, need_recall_at_1=True) if GRID_METRICS.is_dir() else []
     published = load_published(PUBLISHED)
@@ -29,4 +30,4 @@ def main(_: dict) -> None:
 
 
 if __name__ == "__main__":
-    stage.run(main, load=lambda: {})
+    stage.run(main)

@@ -3,23 +3,24 @@ plots/recall_at_k.png (the current run's view, at fixed paths, so `dvc plots dif
 
 import json
 
-from dmlbench import stage
 from dmlbench.errors import DmlbenchError
 from dmlbench.identity import prepared_dir, QUERIES_PICTURE, RECALL_PICTURE, WORST_PICTURE
+from dmlbench.pipeline import experiment, stage
+from dmlbench.pipeline.run_name import run_of
 from dmlbench.reporting.pictures import draw_rows, plot_recall, split_rows
 from dmlbench.retrieval.ranking import average_precision_at_r, sample_queries, search_pair, worst_queries
 from dmlbench.retrieval.evaluation import load_embeddings
-from dmlbench.stage_params import checked_run
 
 ROWS = 8  # queries per picture
 TOP = 8  # results per query
 SAMPLE_SEED = 0  # not the run's seed: every experiment on a dataset shows the same queries
 
 
-def main(params: dict) -> None:
-    exp, _, _, run = checked_run(params)
+def main() -> None:
+    xp = experiment.load()
+    prepared = prepared_dir(xp.experiment.dataset, xp.experiment.crop)
+    run = run_of(xp, prepared)
     saved = load_embeddings(run.paths.embeddings, run.record())
-    prepared = prepared_dir(exp.dataset, exp.crop)
     query, gallery, self_mode = search_pair(saved["splits"])
     top = min(TOP, len(gallery["labels"]) - self_mode)
     sample = sample_queries(len(query["labels"]), ROWS, SAMPLE_SEED)

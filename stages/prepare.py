@@ -1,17 +1,17 @@
-"""Stage prepare: raw dataset layout -> data/prepared/<dataset>-<crop>/ (resized images + manifests)."""
+"""Stage prepare: raw dataset layout -> data/prepared/<dataset>-<crop>/ (resized images, manifests, data digest)."""
 
-from dmlbench import stage
-from dmlbench.config import section
-from dmlbench.prepare_folder import prepare_folder, raw_folder
 from dmlbench.identity import prepared_dir
-from dmlbench.sections import DataConfig, PrepareConfig, data_selection
+from dmlbench.params.load import load_params
+from dmlbench.pipeline import stage
+from dmlbench.pipeline.prepare import prepare_folder, prepare_sections, raw_folder
 
 
-def main(params: dict) -> None:
-    exp = data_selection(params)
-    raw = raw_folder(exp.dataset, section(params, "data", DataConfig).root)
+def main() -> None:
+    # Its sections only, so prepare reruns for data params, not for every method's code (check validated the rest).
+    exp, data, prepare = prepare_sections(load_params())
+    raw = raw_folder(exp.dataset, data.root)
     out = prepared_dir(exp.dataset, exp.crop)
-    summary = prepare_folder(exp.dataset, exp.crop, raw, out, section(params, "prepare", PrepareConfig))
+    summary = prepare_folder(exp.dataset, exp.crop, raw, out, prepare)
     print(f"prepare: {raw} -> {out}: {summary}")
 
 

@@ -1,20 +1,17 @@
 """Stage synthesize: write the demo dataset in CUB-200-2011's raw layout to data/synthetic."""
 
-from pathlib import Path
-
-from dmlbench import stage
-from dmlbench.config import section
 from dmlbench.data.synthetic import write_synthetic
-from dmlbench.sections import SyntheticConfig
+from dmlbench.params.load import load_params, section
+from dmlbench.params.sections import SyntheticConfig
+from dmlbench.pipeline import stage
+from dmlbench.pipeline.prepare import SYNTHETIC_RAW
 
-OUT = Path("data/synthetic")
 
-
-def main(params: dict) -> None:
-    cfg = section(params, "synthetic", SyntheticConfig)
-    write_synthetic(OUT, cfg.num_classes, cfg.images_per_class, cfg.image_size, cfg.seed)
+def main() -> None:
+    cfg = section(load_params(), "synthetic", SyntheticConfig)  # its section only: check validated the rest
+    write_synthetic(SYNTHETIC_RAW, cfg.num_classes, cfg.images_per_class, cfg.image_size, cfg.seed)
     print(f"synthesize: {cfg.num_classes} classes x {cfg.images_per_class} images "
-          f"({cfg.image_size} px) -> {OUT}")
+          f"({cfg.image_size} px) -> {SYNTHETIC_RAW}")
 
 
 if __name__ == "__main__":

@@ -2,17 +2,18 @@
 
 from pathlib import Path
 
-from dmlbench import atomic, stage
-from dmlbench.config import section
+from dmlbench import atomic
 from dmlbench.errors import DmlbenchError
 from dmlbench.identity import COMPLEXITY_DIR, RUNS_DIR
-from dmlbench.sections import TablesConfig
+from dmlbench.params.load import load_params, section
+from dmlbench.params.sections import TablesConfig
+from dmlbench.pipeline import stage
 from dmlbench.reporting.run_checks import load_checked_complexity, load_checked_runs
 from dmlbench.reporting.tables import load_published, render_tables, replace_block
 
 
-def main(params: dict) -> None:
-    cfg = section(params, "tables", TablesConfig)
+def main() -> None:
+    cfg = section(load_params(), "tables", TablesConfig)  # its section only: the tables read every run's files
     readme = Path(cfg.readme)
     if not readme.is_file():
         raise DmlbenchError(f"{readme} not found: set tables.readme to the file that holds the table markers")

@@ -9,7 +9,8 @@ from pathlib import Path
 import yaml
 from committed import committed_params
 
-from dmlbench.stage_params import check_params
+from dmlbench.pipeline.experiment import load_experiment
+from dmlbench.pipeline.run_name import run_of
 
 REPO = Path(__file__).resolve().parents[1]
 COPIED = ["dvc.yaml", "params.yaml", "README.md", "stages", "src", "benchmarks/published"]
@@ -65,7 +66,8 @@ def run_records(root: Path) -> dict[str, dict]:
 
 def demo_record(root: Path) -> dict:
     """The metrics file of the tiny demo run, named as the pipeline names it."""
-    return json.loads((root / check_params(tiny_params()).paths.metrics).read_text())
+    run = run_of(load_experiment(tiny_params()), root / "data/prepared/synthetic-uncropped")
+    return json.loads((root / run.paths.metrics).read_text())
 
 
 def set_params(root: Path, **changes) -> None:

@@ -5,15 +5,15 @@ from typing import Literal
 import numpy as np
 import pytest
 
-from dmlbench.config import SEED_RANGE, build, load_params, plain, section
+from dmlbench.params.load import SEED_RANGE, build, load_params, plain, section
 from dmlbench.errors import DmlbenchError
 from committed import committed_params
-from dmlbench.sections import EvaluateConfig, PrepareConfig
+from dmlbench.params.sections import EvaluateConfig, PrepareConfig
 from dmlbench.methods.cgd import CGDConfig
 from dmlbench.methods import METHODS
 from dmlbench.models.backbones import BACKBONES
 from dmlbench.registry import get
-from dmlbench.stage_params import check_params, experiment
+from dmlbench.pipeline.experiment import experiment, load_experiment as check_params
 
 
 @dataclass(frozen=True)
@@ -66,8 +66,9 @@ def test_range_checks_in_post_init():
 
 
 def test_repository_params_yaml_is_valid():
-    run = check_params(committed_params())
-    assert run.name.startswith("cgd-SG-resnet18-synthetic-uncropped-demo-s0-")
+    xp = check_params(committed_params())
+    assert (xp.experiment.method, xp.variant, xp.experiment.backbone) == ("cgd", "SG", "resnet18")
+    assert (xp.recall_ks, xp.recall_ks_source) == ((1, 2, 4, 8), "dataset")  # evaluate.recall_ks: null
 
 
 def test_load_params_errors(tmp_path):

@@ -15,12 +15,12 @@ from dmlbench.data.synthetic import write_synthetic
 SCRIPT = """
 import sys
 from pathlib import Path
-from dmlbench import stage
+from dmlbench.pipeline import stage
 from dmlbench.identity import Experiment, make_run
-from dmlbench.sections import TrainConfig
+from dmlbench.params.sections import TrainConfig
 from dmlbench.methods import get_method
 from dmlbench.methods.cgd import CGDConfig
-from dmlbench.training.loop import train
+from dmlbench.training.loop import TrainJob, train
 
 if "--float64" in sys.argv:  # the network, its images (ToTensor's default dtype) and Adam's state in float64
     import torch
@@ -41,8 +41,8 @@ cfg = CGDConfig(gd_config="SG", feature_dim=32, smoothing=0.1, temperature=0.5, 
 tcfg = TrainConfig(device="cpu", workers=0, pretrained=False, deterministic=False, checkpoint_every_steps=0,
                    precision="fp32", channels_last=False)
 exp = Experiment("cgd", "resnet18", "synthetic", "uncropped", 0)
-stage.run(lambda params: train(make_run(exp, "v", cfg, {}), get_method("cgd"), cfg, tcfg, prepared,
-                               out / "model.pt", out / "live", out / "checkpoint.pt"))
+stage.run(lambda: train(TrainJob(make_run(exp, "v", cfg, {}), get_method("cgd"), cfg, tcfg, prepared,
+                               out / "model.pt", out / "live", out / "checkpoint.pt")))
 """
 
 

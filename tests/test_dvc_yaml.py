@@ -39,12 +39,23 @@ def test_current_run_views_are_declared(path, stage):
     assert under(path, declared(stage))
 
 
-@pytest.mark.parametrize("stage", ["train", "embed", "evaluate", "complexity"])
+NAMING = ["train", "embed", "evaluate", "pictures"]  # the stages that compute the run's name
+
+
+@pytest.mark.parametrize("stage", NAMING)
 def test_stages_that_name_the_run_list_every_identity_param(stage):
     params = STAGES[stage]["params"]
     for key in [*EXPERIMENT, *IDENTITY_PARAMS]:
         section = key.split(".")[0]
         assert key in params or section in params, f"stage {stage} computes run names but does not list {key}"
+
+
+@pytest.mark.parametrize("stage", NAMING)
+def test_stages_that_name_the_run_depend_on_the_data_digest(stage):
+    """The run's name holds the prepared data's digest (data/prepared/<set>/digest.json), so it is a dep."""
+    deps = [d if isinstance(d, str) else next(iter(d)) for d in STAGES[stage]["deps"]]
+    prepared = "data/prepared/${dataset}-${crop}"
+    assert prepared in deps or f"{prepared}/digest.json" in deps
 
 
 @pytest.mark.parametrize("stage", sorted(STAGES))

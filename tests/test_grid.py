@@ -10,9 +10,17 @@ from dmlbench.errors import DmlbenchError
 from dmlbench.grid import (GRID_PARAMS, RECIPES_DIR, dvc_sets, grid_cells, load_recipes, params_of,
                            read_grid, render_generated)
 from dmlbench.grid.__main__ import main
-from dmlbench.stage_params import checked_run, current_run
+from dmlbench.identity import make_run
+from dmlbench.pipeline.experiment import load_experiment
+from dmlbench.pipeline.run_name import identity_values
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def run_name(params: dict) -> str:
+    """The run ``params`` describe on one prepared folder (the same data digest for every cell)."""
+    xp = load_experiment(params)
+    return make_run(xp.experiment, xp.variant, xp.config, identity_values(xp, "data")).name
 
 
 @pytest.fixture(autouse=True)
@@ -29,9 +37,9 @@ def test_the_committed_cells_are_those_the_recipes_give():
 def test_every_cell_is_a_valid_experiment_with_its_seeds_recipe():
     names = set()
     for name in read_grid()["cells"]:
-        exp, method, cfg, run = checked_run(params_of(name))
-        names.add(run.name)
-        assert exp.recipe == "seed"
+        params = params_of(name)
+        names.add(run_name(params))
+        assert load_experiment(params).experiment.recipe == "seed"
     assert len(names) == len(read_grid()["cells"])  # no two cells are the same run
 
 
@@ -50,7 +58,7 @@ def test_every_published_cell_of_the_seeds_has_a_grid_cell():
 
 def test_a_cell_takes_the_recipes_per_dataset_values_and_its_own_changes():
     assert params_of("cgd-resnet50-cub-uncropped-s0")["cgd"]["per_dataset"]["cub"]["gd_config"] == "MG"
-    _, _, cfg, _ = checked_run(params_of("cgd-resnet50-cub-uncropped-s0"))
+    cfg = load_experiment(params_of("cgd-resnet50-cub-uncropped-s0")).config
     assert cfg.gd_config == "MG" and cfg.lr == 0.0001 and cfg.epochs == 20
     params = params_of("unifiedproxy-resnet50-car-uncropped-loss_proxy_anchor-s0")
     assert params["unifiedproxy"]["loss"] == "proxy_anchor" and params["train"]["pretrained"] is True
@@ -73,7 +81,7 @@ def test_dvc_exp_run_options_give_the_grid_cells_run(capsys):
             target = target[part]
         assert leaf in target or not sections, f"-S {key} would add a key dvc exp run refuses"
         target[leaf] = yaml.safe_load(value)
-    assert current_run(params)[3].name == current_run(params_of(name))[3].name
+    assert run_name(params) == run_name(params_of(name))
 
 
 def test_sets_options_cover_every_key_of_the_sections():

@@ -19,12 +19,12 @@ from dmlbench.data.synthetic import write_synthetic
 SCRIPT = """
 import sys
 from pathlib import Path
-from dmlbench import stage
+from dmlbench.pipeline import stage
 from dmlbench.identity import Experiment, make_run
-from dmlbench.sections import TrainConfig
+from dmlbench.params.sections import TrainConfig
 from dmlbench.methods import get_method
 from dmlbench.methods.cgd import CGDConfig
-from dmlbench.training.loop import train
+from dmlbench.training.loop import TrainJob, train
 
 prepared, out = Path(sys.argv[1]), Path(sys.argv[2])
 cfg = CGDConfig(gd_config="SG", feature_dim=32, smoothing=0.1, temperature=0.5, margin=0.1, freeze_bn=False,
@@ -32,8 +32,8 @@ cfg = CGDConfig(gd_config="SG", feature_dim=32, smoothing=0.1, temperature=0.5, 
                 lr_gamma=0.1, train_resize=36, train_crop=32, test_resize=32)
 tcfg = TrainConfig(device="cpu", workers=0, pretrained=False, deterministic=True, checkpoint_every_steps=1)
 exp = Experiment("cgd", "resnet18", "synthetic", "uncropped", 0)
-stage.run(lambda params: train(make_run(exp, "v", cfg, {}), get_method("cgd"), cfg, tcfg, prepared,
-                               out / "model.pt", out / "live", out / "checkpoint.pt"))
+stage.run(lambda: train(TrainJob(make_run(exp, "v", cfg, {}), get_method("cgd"), cfg, tcfg, prepared,
+                               out / "model.pt", out / "live", out / "checkpoint.pt")))
 """
 
 
@@ -53,7 +53,6 @@ def setup(tmp_path_factory):
     write_synthetic(root / "raw", num_classes=8, images_per_class=6, image_size=40, seed=0)
     prepare_dataset(read_dataset("synthetic", root / "raw"), root / "raw", root / "prepared", False, 40)
     (root / "train.py").write_text(SCRIPT)
-    (root / "params.yaml").write_text("{}\n")  # stage.run reads params.yaml from the working directory
     reference = root / "reference"
     subprocess.run([sys.executable, "train.py", "prepared", str(reference)], cwd=root, check=True,
                    capture_output=True, env=env(root))

@@ -16,8 +16,9 @@ from dmlbench.errors import DmlbenchError
 from dmlbench.identity import Experiment, make_run
 from dmlbench.methods.method import Method
 from dmlbench.models.backbones import IMAGENET, build_trunk
-from dmlbench.sections import TrainConfig
+from dmlbench.params.sections import TrainConfig
 from dmlbench.training import loop
+from dmlbench.training.loop import TrainJob
 from dmlbench.methods.optimization import Optimization
 from dmlbench.training.selection import HeldOut, Selector, held_out_classes, split_validation
 
@@ -67,8 +68,8 @@ def tcfg(select: str, val_fraction: float = 0.34, **kw) -> TrainConfig:
 def train(prepared: Path, out: Path, select: str, epochs: int = 3, val_fraction: float = 0.34) -> dict:
     cfg = Toy(epochs=epochs)
     run = make_run(Experiment("toy", "resnet18", "synthetic", "uncropped", 0), "toy", cfg, {})
-    loop.train(run, TOY, cfg, tcfg(select, val_fraction), prepared, out / "model.pt", out / "live",
-               out / "checkpoint.pt")
+    loop.train(TrainJob(run, TOY, cfg, tcfg(select, val_fraction), prepared, out / "model.pt", out / "live",
+               out / "checkpoint.pt"))
     return torch.load(out / "model.pt", weights_only=True)
 
 
@@ -216,13 +217,13 @@ def test_plateau_schedule_and_early_stopping_follow_the_selection_score(prepared
     method = dataclasses.replace(TOY, build_optimizer=plateau_optimizer)
     cfg = Toy(epochs=5)
     run = make_run(Experiment("toy", "resnet18", "synthetic", "uncropped", 0), "toy", cfg, {})
-    loop.train(run, method, cfg, tcfg("best_val"), prepared12, tmp_path / "model.pt", tmp_path / "live",
-               tmp_path / "checkpoint.pt")
+    loop.train(TrainJob(run, method, cfg, tcfg("best_val"), prepared12, tmp_path / "model.pt", tmp_path / "live",
+               tmp_path / "checkpoint.pt"))
     facts = torch.load(tmp_path / "model.pt", weights_only=True)["training"]
     assert facts["trained_epochs"] == 3 and facts["selected_epoch"] == 1  # 2 epochs without a better score
     rates = [float(line.split("\t")[1]) for line in
              (tmp_path / "live/plots/metrics/train/lr.tsv").read_text().splitlines()[1:]]
     assert rates == pytest.approx([0.05, 0.05, 0.005])  # x0.1 after epoch 2's worse score (patience 0)
     with pytest.raises(DmlbenchError, match="set train.select: best_val"):
-        loop.train(run, method, cfg, tcfg("last"), prepared12, tmp_path / "m2.pt", tmp_path / "l2",
-                   tmp_path / "c2.pt")
+        loop.train(TrainJob(run, method, cfg, tcfg("last"), prepared12, tmp_path / "m2.pt", tmp_path / "l2",
+                   tmp_path / "c2.pt"))

@@ -13,7 +13,8 @@ import torch
 import yaml
 from pipeline_repo import REPO, tiny_params
 
-from dmlbench.stage_params import check_params
+from dmlbench.pipeline.experiment import load_experiment
+from dmlbench.pipeline.run_name import run_of
 
 STAGE_ORDER = ("check", "synthesize", "prepare", "train", "embed", "evaluate", "complexity", "tables")
 PREPARED = Path("data/prepared/synthetic-uncropped")
@@ -37,8 +38,9 @@ def workspace(tmp_path_factory) -> Path:
     return root
 
 
-def run_paths():
-    return check_params(tiny_params()).paths
+def run_paths(root: Path):
+    """The paths of the workspace's run (its name holds the digest of the workspace's prepared data)."""
+    return run_of(load_experiment(tiny_params()), root / PREPARED).paths
 
 
 def truncate(path: Path) -> None:
@@ -90,19 +92,19 @@ CASES = {  # id: (stage, workspace -> file to corrupt, corruption, words of the 
     "train-manifest-label": ("train", lambda r: PREPARED / "train.csv", text("path,label\nx.jpg,abc\n"),
                              "malformed manifest"),
     "test-manifest-missing": ("train", lambda r: PREPARED / "test.csv", Path.unlink, "neither test.csv nor query.csv"),
-    "model-truncated": ("embed", lambda r: run_paths().model, truncate, "cannot read model file"),
-    "model-foreign": ("embed", lambda r: run_paths().model, foreign_torch, "not a dmlbench model"),
+    "model-truncated": ("embed", lambda r: run_paths(r).model, truncate, "cannot read model file"),
+    "model-foreign": ("embed", lambda r: run_paths(r).model, foreign_torch, "not a dmlbench model"),
     "test-image-corrupt": ("embed", first_test_image, text("not a jpeg"), "cannot read prepared image"),
-    "embeddings-truncated": ("evaluate", lambda r: run_paths().embeddings, truncate, "cannot read embeddings file"),
-    "embeddings-foreign": ("evaluate", lambda r: run_paths().embeddings, foreign_torch, "not an embeddings file"),
+    "embeddings-truncated": ("evaluate", lambda r: run_paths(r).embeddings, truncate, "cannot read embeddings file"),
+    "embeddings-foreign": ("evaluate", lambda r: run_paths(r).embeddings, foreign_torch, "not an embeddings file"),
     "complexity-manifest": ("complexity", lambda r: PREPARED / "train.csv", text("\x00\x01garbage"), "manifest"),
-    "metrics-json": ("tables", lambda r: run_paths().metrics, text("{not json"), "metrics"),
+    "metrics-json": ("tables", lambda r: run_paths(r).metrics, text("{not json"), "metrics"),
     "readme-markers": ("tables", lambda r: "README.md", text("no markers here\n"), "needs exactly one"),
-    "metrics-recall-nan": ("tables", lambda r: run_paths().metrics, json_key("metrics.recall@1", math.nan),
+    "metrics-recall-nan": ("tables", lambda r: run_paths(r).metrics, json_key("metrics.recall@1", math.nan),
                            "metrics.recall@1 is nan, not a number in [0, 1]"),
-    "metrics-recall-5": ("tables", lambda r: run_paths().metrics, json_key("metrics.recall@1", 5.0),
+    "metrics-recall-5": ("tables", lambda r: run_paths(r).metrics, json_key("metrics.recall@1", 5.0),
                          "metrics.recall@1 is 5.0, not a number in [0, 1]"),
-    "metrics-train-seconds": ("tables", lambda r: run_paths().metrics, json_key("provenance.train_seconds", -1),
+    "metrics-train-seconds": ("tables", lambda r: run_paths(r).metrics, json_key("provenance.train_seconds", -1),
                               "provenance.train_seconds is -1, not a number of seconds >= 0"),
     "complexity-macs-nan": ("tables", lambda r: "metrics/complexity/cgd.json",
                             json_key("grid", [{"backbone": "resnet50", "dataset": "car", "params": 26858658,

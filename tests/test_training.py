@@ -6,11 +6,11 @@ import torch
 
 from dmlbench.errors import DmlbenchError
 from dmlbench.identity import Experiment, make_run
-from dmlbench.sections import TrainConfig
+from dmlbench.params.sections import TrainConfig
 from dmlbench.methods import get_method
 from dmlbench.methods.cgd import CGDConfig
 from dmlbench.training import loop
-from dmlbench.training.loop import train
+from dmlbench.training.loop import TrainJob, train
 
 EXP = Experiment("cgd", "resnet18", "synthetic", "uncropped", 0)
 CFG = CGDConfig(gd_config="SG", feature_dim=32, smoothing=0.1, temperature=0.5, margin=0.1, freeze_bn=False,
@@ -20,8 +20,8 @@ TCFG = TrainConfig(device="cpu", workers=0, pretrained=False, deterministic=Fals
 
 
 def run(prepared, out: Path, cfg=CFG, tcfg=TCFG, method=None):
-    return train(make_run(EXP, "v", cfg, {}), method or get_method("cgd"), cfg, tcfg, prepared,
-                 out / "model.pt", out / "live", out / "checkpoint.pt")
+    return train(TrainJob(make_run(EXP, "v", cfg, {}), method or get_method("cgd"), cfg, tcfg, prepared,
+                 out / "model.pt", out / "live", out / "checkpoint.pt"))
 
 
 def weights(path: Path) -> dict:

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from dmlbench.identity import Experiment, make_run
-from dmlbench.sections import TrainConfig
+from dmlbench.params.sections import TrainConfig
 from dmlbench.methods import get_method
 from dmlbench.methods.normsoftmax import NormSoftmaxConfig
-from dmlbench.training.loop import train
+from dmlbench.training.loop import TrainJob, train
 
 EXP = Experiment("normsoftmax", "resnet18", "synthetic", "uncropped", 0)
 CFG = NormSoftmaxConfig(feature_dim=16, temperature=0.05, classes_per_batch=2, images_per_class=2, lr=0.01,
@@ -19,8 +19,8 @@ TCFG = TrainConfig(device="cpu", workers=0, pretrained=False, deterministic=Fals
 
 
 def trained(prepared, out: Path, cfg) -> dict:
-    history = train(make_run(EXP, "v", cfg, {}), get_method("normsoftmax"), cfg, TCFG, prepared,
-                    out / "model.pt", out / "live", out / "checkpoint.pt")
+    history = train(TrainJob(make_run(EXP, "v", cfg, {}), get_method("normsoftmax"), cfg, TCFG, prepared,
+                    out / "model.pt", out / "live", out / "checkpoint.pt"))
     assert len(history) == cfg.warmup_epochs + cfg.epochs
     return torch.load(out / "model.pt", weights_only=True)["state_dict"]
 

@@ -1,47 +1,27 @@
 """A run's identity and every per-run path: one name, computed in one place, so runs never overwrite each other.
 
 A run is named ``<method>-<variant>-<backbone>-<dataset>-<crop>-<recipe>-s<seed>-<digest>``; the digest is a short
-hash of every other param that shapes the trained weights (the method's whole section and IDENTITY_PARAMS), so two
-runs that differ in any of them (a margin, a learning rate, pretrained weights) get two names.
+hash of everything else that shapes the trained weights: the method's whole validated section, IDENTITY_PARAMS as
+they run (defaults filled in, ``auto`` resolved) and the digest of the prepared data, so two runs that differ in any
+of them (a margin, a learning rate, pretrained weights, a GPU's bf16, other images) get two names, and a default
+written out or left out gives the same one.
 """
 
 import dataclasses
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Mapping
 
-from dmlbench.config import check_seed, plain, require
+from dmlbench.params.experiment import NAME_PART, Experiment
+from dmlbench.params.load import plain
 
-# Params outside the method's section that shape the weights: part of the digest, hence listed by every stage
-# that computes a run name (tests/test_dvc_yaml.py checks dvc.yaml against this tuple).
-IDENTITY_PARAMS = ("train.pretrained", "train.precision", "prepare.max_side", "prepare.jpeg_quality", "train.select",
-                   "train.val_fraction")
-# Keys that joined the identity after runs existed enter the digest only when they take another value than those
-# runs had, so the existing runs keep their names. val_fraction shapes the weights only under best_val.
-LATER_KEYS = {"train.select": lambda values: values["train.select"] in (None, "last"),
-              "train.val_fraction": lambda values: values["train.select"] != "best_val"}
-NAME_PART = re.compile(r"[A-Za-z0-9_.+]+")
-
-
-@dataclass(frozen=True)
-class Experiment:
-    """Which method, backbone, dataset and crop one run uses, its seed and its recipe label (params top level)."""
-
-    method: str
-    backbone: str
-    dataset: str
-    crop: Literal["uncropped", "cropped"]
-    seed: int
-    recipe: str = "demo"  # a label: demo, seed (the seeds' settings) or a name of the user's own
-
-    def __post_init__(self) -> None:
-        check_seed(self.seed, "seed")
-        require(bool(NAME_PART.fullmatch(self.recipe)),
-                f"recipe must be a name of letters, digits, '_', '.', '+' (it is part of file names), got "
-                f"{self.recipe!r}")
+# Params outside the method's section that shape the weights, as they run (``auto`` resolved by
+# dmlbench.pipeline.run_name): part of the digest, hence listed by every stage that computes a run name
+# (tests/test_dvc_yaml.py checks dvc.yaml against this tuple). The prepared data's digest joins them.
+IDENTITY_PARAMS = ("train.pretrained", "train.precision", "train.device", "prepare.max_side", "prepare.jpeg_quality",
+                   "train.select", "train.val_fraction")
 
 
 @dataclass(frozen=True)
@@ -51,6 +31,9 @@ class Run:
     experiment: Experiment
     variant: str
     digest: str
+    # What the digest hashes besides the method's section (resolved IDENTITY_PARAMS, the data's digest): the
+    # metrics file records it, so the tables can tell whether the current code still gives the run this name.
+    identity: Mapping[str, Any] = dataclasses.field(default_factory=dict, compare=False)
 
     @property
     def name(self) -> str:
@@ -68,20 +51,12 @@ class Run:
                 "name": self.name}
 
 
-def identity_values(params: dict[str, Any]) -> dict[str, Any]:
-    """The values of IDENTITY_PARAMS in ``params`` (absent keys as None; LATER_KEYS left out at their old value)."""
-    values = {}
-    for key in IDENTITY_PARAMS:
-        section, name = key.split(".")
-        values[key] = (params.get(section) or {}).get(name)
-    return {k: v for k, v in values.items() if not (k in LATER_KEYS and LATER_KEYS[k](values))}
-
-
-def make_run(exp: Experiment, variant: str, method_config, params: dict[str, Any]) -> Run:
-    """The run of ``exp`` with ``method_config`` (the validated section) and the identity params of ``params``."""
-    shaped = {"method": plain(dataclasses.asdict(method_config)), **plain(identity_values(params))}
+def make_run(exp: Experiment, variant: str, method_config, identity: Mapping[str, Any]) -> Run:
+    """The run of ``exp`` with ``method_config`` (the validated section) and ``identity``: the resolved values of
+    IDENTITY_PARAMS and the prepared data's digest (dmlbench.pipeline.run_name.identity_values)."""
+    shaped = {"method": plain(dataclasses.asdict(method_config)), **plain(dict(identity))}
     digest = hashlib.sha256(json.dumps(shaped, sort_keys=True).encode()).hexdigest()[:8]
-    return Run(exp, variant, digest)
+    return Run(exp, variant, digest, dict(identity))
 
 
 def safe_part(text: str) -> str:

@@ -30,7 +30,7 @@ def test_every_pixel_weighs_the_same(tmp_path, workers):
 
 def test_prepare_stage_writes_the_training_images_stats(tmp_path, monkeypatch):
     import stages.prepare as stage_prepare  # noqa: F401  (the stage script is importable from the repo root)
-    from dmlbench import prepare_folder
+    from dmlbench.pipeline import prepare as prepare_folder
     from dmlbench.data.prepare import prepare_dataset
     from dmlbench.data.readers import read_dataset
     from dmlbench.data.synthetic import write_synthetic
@@ -44,7 +44,8 @@ def test_prepare_stage_writes_the_training_images_stats(tmp_path, monkeypatch):
               "recipe": "demo", "data": {"root": "raw"},
               "prepare": {"max_side": 32, "workers": 0, "check_counts": True, "skip_corrupt": False,
                           "jpeg_quality": 95}}
-    stage_prepare.main(params)
+    monkeypatch.setattr(stage_prepare, "load_params", lambda: params)
+    stage_prepare.main()
     written = json.loads((tmp_path / "prepared" / IMAGE_STATS).read_text())
     rows = (tmp_path / "prepared" / "train.csv").read_text().splitlines()[1:]
     expected = image_stats([tmp_path / "prepared" / row.rsplit(",", 1)[0] for row in rows])

@@ -21,8 +21,9 @@ from dmlbench.methods import METHODS
 from dmlbench.methods.cgdtf import CGDTFConfig, seed_epoch_length
 from dmlbench.models.backbones import IMAGENET
 from dmlbench.models.cgdtf import CGDTF, ReferenceHead
-from dmlbench.sections import TrainConfig
+from dmlbench.params.sections import TrainConfig
 from dmlbench.training import loop
+from dmlbench.training.loop import TrainJob
 
 METHOD = METHODS["cgdtf"]
 # The tiny recipe: 3 training classes x 4 images at 40 px (the `prepared` fixture), 3 x 2 batches -> 2 per epoch.
@@ -187,8 +188,8 @@ def test_a_short_run_trains_and_logs_the_chosen_loss(prepared, tmp_path, model):
     cfg = dataclasses.replace(CFG, model=model, loss="batch_hard" if model == "reference" else "hap2s")
     torch.manual_seed(0)  # train() seeds the same way before building the model
     before = METHOD.build_model(cfg, "resnet18", 3, False, 0).state_dict()
-    loop.train(make_run(EXP, METHOD.describe(cfg), cfg, {}), METHOD, cfg, TCFG, prepared, tmp_path / "model.pt",
-               tmp_path / "live", tmp_path / "checkpoint.pt")
+    loop.train(TrainJob(make_run(EXP, METHOD.describe(cfg), cfg, {}), METHOD, cfg, TCFG, prepared,
+                        tmp_path / "model.pt", tmp_path / "live", tmp_path / "checkpoint.pt"))
     after = torch.load(tmp_path / "model.pt", weights_only=True)["state_dict"]
     assert not torch.equal(before["trunk.0.weight"], after["trunk.0.weight"])
     losses, classification = logged(tmp_path, cfg.loss), logged(tmp_path, "classification")

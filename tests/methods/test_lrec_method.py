@@ -16,8 +16,9 @@ from dmlbench.methods import METHODS
 from dmlbench.methods.lrec import DatasetNormalization, LRECConfig
 from dmlbench.models.backbones import IMAGENET
 from dmlbench.models.meta_classes import assign_meta_classes
-from dmlbench.sections import TrainConfig
+from dmlbench.params.sections import TrainConfig
 from dmlbench.training import loop
+from dmlbench.training.loop import TrainJob
 from dmlbench.training.model_file import READABLE_FILE, load_model_alone
 
 METHOD = METHODS["lrec"]
@@ -122,8 +123,8 @@ def test_describe():
 def test_training_writes_a_model_file_that_rebuilds_the_ensemble(prepared: Path, tmp_path: Path):
     cfg = dataclasses.replace(CFG, batch_size=5)  # 12 images: batches of 5, 5 and the last partial 2 (the seed's)
     run = make_run(EXP, METHOD.describe(cfg), cfg, {})
-    history = loop.train(run, METHOD, cfg, TCFG, prepared, tmp_path / "model.pt", tmp_path / "live",
-                         tmp_path / "checkpoint.pt")
+    history = loop.train(TrainJob(run, METHOD, cfg, TCFG, prepared, tmp_path / "model.pt", tmp_path / "live",
+                         tmp_path / "checkpoint.pt"))
     assert len(history) == 2 and all(torch.isfinite(torch.tensor(h["terms"]["loss"])) for h in history)
     assert [h["images"] for h in history] == [12, 12]  # every training image once per epoch
     model, saved = load_model_alone(tmp_path / "model.pt")

@@ -14,8 +14,9 @@ from dmlbench.identity import Experiment, make_run
 from dmlbench.methods import METHODS
 from dmlbench.methods.unifiedproxy import ADAMP, AdamPAnyLayout, UnifiedProxyConfig
 from dmlbench.models.backbones import IMAGENET
-from dmlbench.sections import TrainConfig
+from dmlbench.params.sections import TrainConfig
 from dmlbench.training import loop
+from dmlbench.training.loop import TrainJob
 
 METHOD = METHODS["unifiedproxy"]
 # The tiny recipe: 3 training classes x 4 images at 40 px (the `prepared` fixture), batches of 4 -> 3 per epoch.
@@ -28,8 +29,8 @@ LOGS = "live/plots/metrics/train"
 
 
 def train(prepared: Path, out: Path, cfg=CFG) -> list[dict]:
-    return loop.train(make_run(EXP, METHOD.describe(cfg), cfg, {}), METHOD, cfg, TCFG, prepared, out / "model.pt",
-                      out / "live", out / "checkpoint.pt")
+    return loop.train(TrainJob(make_run(EXP, METHOD.describe(cfg), cfg, {}), METHOD, cfg, TCFG, prepared,
+                               out / "model.pt", out / "live", out / "checkpoint.pt"))
 
 
 def logged(out: Path, name: str) -> list[float]:

@@ -3,8 +3,9 @@ the classes), so a file never claims the asked train.val_fraction when the minim
 
 from committed import committed_params
 
+from dmlbench.identity import make_run
+from dmlbench.pipeline.experiment import load_experiment
 from dmlbench.reporting.run_record import run_record
-from dmlbench.stage_params import current_run
 
 TRAINING = {"select": "best_val", "selected_epoch": 2, "pretrained": False, "precision": "fp32", "epochs": 3,
             "warmup_epochs": 0, "frozen_epochs": 0}
@@ -12,10 +13,10 @@ RESULT = {"metrics": {"recall@1": 0.5}, "queries": 4, "gallery": 3, "queries_wit
 
 
 def record(training: dict) -> dict:
-    params = committed_params()
-    _, method, cfg, run = current_run(params)
+    xp = load_experiment(committed_params())
+    run = make_run(xp.experiment, xp.variant, xp.config, {})
     saved = {"training": training, "embedding": {"precision": "fp32"}, "provenance": None}
-    return run_record(params, run, method, cfg, saved, (1,), "dataset", RESULT)
+    return run_record(xp, run, saved, RESULT)
 
 
 def test_best_val_runs_record_the_effective_fraction_and_the_classes():
@@ -28,3 +29,17 @@ def test_best_val_runs_record_the_effective_fraction_and_the_classes():
 def test_other_selections_record_no_hold_out():
     facts = record({**TRAINING, "select": "last", "selected_epoch": 3})["run"]
     assert not {"val_classes", "val_fraction", "val_fraction_asked"} & set(facts)
+
+
+def test_the_recorded_identity_names_the_run_again(tmp_path):
+    """run.identity holds what the digest hashes besides the method section, so the tables' staleness check
+    (reporting/staleness.py) rebuilds the very name from the metrics file alone."""
+    from dmlbench.pipeline.run_name import identity_values
+    from dmlbench.reporting.staleness import current_name
+
+    xp = load_experiment(committed_params())
+    run = make_run(xp.experiment, xp.variant, xp.config, identity_values(xp, "ab" * 32))
+    saved = {"training": TRAINING, "embedding": {"precision": "fp32"}, "provenance": None}
+    record = run_record(xp, run, saved, RESULT)
+    assert record["run"]["identity"]["data"] == "ab" * 32 and record["run"]["identity"]["train.device"] == "cpu"
+    assert current_name(record) == run.name

@@ -8,7 +8,7 @@ from dmlbench.reporting.staleness import NO_PROVENANCE, current_name, staleness
 from dmlbench.reporting.tables import provenance_table, recall_table, render_tables
 
 COMMITTED = Path(__file__).resolve().parents[2] / "metrics" / "runs"
-CGD_SECTION = json.loads((COMMITTED / "cgd-SG-resnet18-synthetic-uncropped-demo-s0-f6cd5d63.json").read_text())[
+CGD_SECTION = json.loads((COMMITTED / "cgd-SG-resnet18-synthetic-uncropped-demo-s0-e2499339.json").read_text())[
     "params"]["method"]  # a whole cgd section as evaluate records it
 PROVENANCE = {"device": "cpu", "device_name": "Xeon", "device_count": 1, "cpu_threads": 2, "torch": "2.4.0",
               "cuda": None, "cudnn": None, "git_commit": "abcdef123456", "code_digest": "0123456789abcdef",

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import torch
 
-from dmlbench.config import build
 from dmlbench.errors import DmlbenchError
 from dmlbench.identity import RunPaths, prepared_dir
 from dmlbench.methods import get_method
 from dmlbench.methods.method import recorded_normalization
+from dmlbench.params.load import build
 from dmlbench.retrieval.evaluation import load_embeddings
 from dmlbench.training.model_file import load_model_alone
 

@@ -1,7 +1,9 @@
 """Decode, crop, downscale and re-save a dataset's images; write one manifest per split."""
 
 import csv
+import hashlib
 import io
+import json
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path, PurePosixPath
@@ -22,6 +24,9 @@ RESTORE_FIX = "restore it from the original archive"  # a published dataset's fi
 # Written with prepare.skip_corrupt: true, or when the reader ignored files (a folder dataset's other files).
 SKIP_REPORT = "skipped.csv"
 IMAGE_STATS = "image_stats.json"  # per-channel mean/std of the prepared training images (LREC normalises by them)
+# sha256 over the manifests and every prepared image's bytes: part of each run's name (pipeline/run_name.py), so
+# other data (synthetic.num_classes, a folder's changed images) never trains under an earlier run's name.
+DATA_DIGEST = "digest.json"
 
 
 def prepared_path(record_path: str) -> str:
@@ -43,11 +48,15 @@ def _downscaled(image: Image.Image, max_side: int | None) -> Image.Image:
     return image.resize(size, Image.Resampling.BICUBIC)
 
 
-def _save(image: Image.Image, source: Path, target: Path, quality: int) -> None:
-    """Write ``image`` as JPEG to ``target`` atomically; a file-system failure stops prepare (not skippable)."""
+def _save(image: Image.Image, source: Path, target: Path, quality: int) -> str:
+    """Write ``image`` as JPEG to ``target`` atomically, returning the sha256 of its bytes; a file-system failure
+    stops prepare (not skippable)."""
     try:
+        buffer = io.BytesIO()
+        image.save(buffer, format="JPEG", quality=quality)
         with atomic.atomic_path(target) as tmp:
-            image.save(tmp, format="JPEG", quality=quality)
+            tmp.write_bytes(buffer.getvalue())
+        return hashlib.sha256(buffer.getvalue()).hexdigest()
     except OSError as exc:
         if exc.errno is not None:  # the disk or the folder, not the image: skipping would not help
             raise DmlbenchError(f"cannot write {target} ({one_line(exc)}): free disk space or fix the "
@@ -58,23 +67,22 @@ def _save(image: Image.Image, source: Path, target: Path, quality: int) -> None:
 
 
 def prepare_image(source: Path, target: Path, box: Box | None, max_side: int | None,
-                  quality: int = JPEG_QUALITY) -> None:
+                  quality: int = JPEG_QUALITY) -> str:
     """Upright 8-bit RGB (data.decode), cropped to ``box`` (stored pixels) when given, longer side <= ``max_side``
-    (never upscaled), saved as JPEG."""
+    (never upscaled), saved as JPEG; returns the sha256 of the written file."""
     image = decode_image(source, box)
-    _save(_downscaled(image, max_side), source, target, quality)
+    return _save(_downscaled(image, max_side), source, target, quality)
 
 
-def _job(args: tuple) -> tuple[str, str | None] | None:
-    """Prepare one image; (reason, its own fix or None) when it is unreadable, or None when written.
+def _job(args: tuple) -> tuple[str, str | None] | str:
+    """Prepare one image: the sha256 of the written file, or (reason, its own fix or None) when it is unreadable.
 
     Returned rather than raised, so the pool can go on with the other images when they are skipped.
     """
     try:
-        prepare_image(*args)
+        return prepare_image(*args)
     except UnreadableImage as exc:
         return exc.reason, exc.fix
-    return None
 
 
 def _init_worker(max_image_pixels: int | None) -> None:
@@ -86,9 +94,9 @@ def _bad(reason: str, fix: str = RESTORE_FIX) -> DmlbenchError:
     return DmlbenchError(f"{reason}: {fix}, or set prepare.skip_corrupt: true to skip and list such files")
 
 
-def _run(jobs: list[tuple], workers: int, skip: bool, fix: str) -> dict[int, str]:
-    """Run every job; job index -> reason for unreadable images (raises at the first unless ``skip``, with the
-    problem's own fix or else ``fix``, the dataset's)."""
+def _run(jobs: list[tuple], workers: int, skip: bool, fix: str) -> tuple[dict[int, str], dict[int, str]]:
+    """Run every job: (job index -> reason for unreadable images, job index -> sha256 of the written ones); raises
+    at the first unreadable image unless ``skip``, with the problem's own fix or else ``fix``, the dataset's."""
     progress = dict(total=len(jobs), desc="prepare", unit="img", mininterval=1.0)
     if workers <= 0:
         results = map(_job, jobs)
@@ -98,19 +106,22 @@ def _run(jobs: list[tuple], workers: int, skip: bool, fix: str) -> dict[int, str
         pool = ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(Image.MAX_IMAGE_PIXELS,))
         results = pool.map(_job, jobs, chunksize=max(1, min(64, len(jobs) // (workers * 4))))
     bad: dict[int, str] = {}
+    written: dict[int, str] = {}
     try:
-        for index, problem in enumerate(tqdm(results, **progress)):
-            if problem is not None and not skip:
-                raise _bad(problem[0], problem[1] or fix)
-            if problem is not None:
-                bad[index] = problem[0]
+        for index, result in enumerate(tqdm(results, **progress)):
+            if isinstance(result, str):
+                written[index] = result
+            elif not skip:
+                raise _bad(result[0], result[1] or fix)
+            else:
+                bad[index] = result[0]
     except BrokenProcessPool:  # a worker was killed, most often by the kernel for lack of memory
         raise DmlbenchError(f"a prepare worker process died (out of memory?): lower prepare.workers "
                             f"(now {workers}) or set prepare.max_side, then run prepare again") from None
     finally:
         if pool is not None:  # on an error, drop the queued jobs instead of finishing them
             pool.shutdown(wait=True, cancel_futures=True)
-    return bad
+    return bad, written
 
 
 def _missing_first(jobs: list[tuple], skip: bool, fix: str) -> None:
@@ -171,15 +182,33 @@ def prepare_dataset(records: list[Record], raw_root: Path, out_dir: Path, crop: 
     jobs = [(Path(raw_root) / r.path, Path(out_dir) / t, r.box if crop else None, max_side, jpeg_quality)
             for r, t in zip(records, targets)]
     _missing_first(jobs, skip_corrupt, fix)
-    bad = _run(jobs, workers, skip_corrupt, fix)
+    bad, written = _run(jobs, workers, skip_corrupt, fix)
     if skip_corrupt or ignored:
         write_skip_report(Path(out_dir) / SKIP_REPORT, records, bad, ignored)
     summary = {}
+    digest = hashlib.sha256()
     for split in sorted({r.split for r in records}):
-        rows = [(t, r.label) for i, (r, t) in enumerate(zip(records, targets)) if r.split == split and i not in bad]
-        write_manifest(Path(out_dir) / f"{split}.csv", rows)
+        kept = [i for i, r in enumerate(records) if r.split == split and i not in bad]
+        rows = [(targets[i], records[i].label) for i in kept]
+        manifest = Path(out_dir) / f"{split}.csv"
+        write_manifest(manifest, rows)
+        digest.update(f"{split}\n".encode() + manifest.read_bytes() + "".join(written[i] for i in kept).encode())
         summary[split] = {"images": len(rows), "classes": len({label for _, label in rows})}
+    atomic.write_json(Path(out_dir) / DATA_DIGEST, {"sha256": digest.hexdigest(), "images": len(written)})
     return summary
+
+
+def read_data_digest(prepared: Path) -> str:
+    """The sha256 prepare wrote for the folder ``prepared`` (its manifests and images); one line when it is absent."""
+    path = Path(prepared) / DATA_DIGEST
+    try:
+        value = json.loads(path.read_text())["sha256"]
+        if not isinstance(value, str):
+            raise ValueError("sha256 is not a string")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DmlbenchError(f"cannot read the data digest {path} ({type(exc).__name__}): rerun the prepare stage "
+                            f"(dvc repro prepare), which writes it beside the manifests") from None
+    return value
 
 
 def read_skip_report(path: Path) -> list[tuple[str, str]]:

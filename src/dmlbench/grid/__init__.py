@@ -20,10 +20,10 @@ from typing import Any
 import yaml
 
 from dmlbench import atomic
-from dmlbench.config import PER_DATASET
-from dmlbench.prepare_folder import raw_folder
 from dmlbench.errors import DmlbenchError
 from dmlbench.identity import RunPaths
+from dmlbench.params.load import PER_DATASET
+from dmlbench.pipeline.prepare import raw_folder
 
 RECIPES_DIR = Path("benchmarks/recipes")
 GRID_PARAMS = Path("benchmarks/params.yaml")

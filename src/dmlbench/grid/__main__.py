@@ -4,10 +4,11 @@
 import dataclasses
 import sys
 
-from dmlbench.config import plain
 from dmlbench.errors import DmlbenchError
 from dmlbench.grid import GRID_PARAMS, GRID_SECTIONS, dvc_sets, params_of, write_grid
-from dmlbench.stage_params import method_config
+from dmlbench.params.load import plain
+from dmlbench.pipeline.experiment import method_config
+from dmlbench.pipeline.stage import fail
 
 
 def main(argv: list[str]) -> int:
@@ -34,5 +35,4 @@ if __name__ == "__main__":
     try:
         sys.exit(main(sys.argv[1:]))
     except DmlbenchError as exc:
-        print(f"dmlbench: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        fail(exc)

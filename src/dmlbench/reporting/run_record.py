@@ -1,12 +1,12 @@
 """A run's metrics file: its numbers, and every param and fact a reader needs to compare it with another run."""
 
 import dataclasses
-from typing import Any
 
-from dmlbench.config import plain
 from dmlbench.identity import Run
+from dmlbench.params.experiment import ExperimentParams
+from dmlbench.params.load import plain
 
-# Sections of params.yaml a run's numbers depend on, copied whole into its metrics file.
+# Sections of params.yaml a run's numbers depend on, copied whole (defaults filled in) into its metrics file.
 RUN_SECTIONS = ("prepare", "train", "embed", "evaluate")
 # How tables name train.select (training/selection.py); best_test selects on the test set, as the seeds did.
 SELECTION_LABELS = {"last": "last epoch", "best_val": "best val epoch",
@@ -14,14 +14,13 @@ SELECTION_LABELS = {"last": "last epoch", "best_val": "best val epoch",
 HELD_OUT_FACTS = ("val_classes", "val_fraction", "val_fraction_asked")  # training/selection.py, HeldOut.facts
 
 
-def run_record(params: dict[str, Any], run: Run, method, cfg, saved: dict, ks, ks_source: str,
-               result: dict) -> dict:
+def run_record(xp: ExperimentParams, run: Run, saved: dict, result: dict) -> dict:
     """The metrics file of ``run``: identity, how it was trained and embedded, all params, the results.
 
     ``saved`` is the embeddings file (it carries the model file's training facts); ``result`` is evaluate_splits'.
     """
-    training = saved["training"]
-    facts = {**run.record(), "selection": training.get("select", "last"),
+    training, method, cfg = saved["training"], xp.method, xp.config
+    facts = {**run.record(), "identity": plain(dict(run.identity)), "selection": training.get("select", "last"),
              "selected_epoch": training.get("selected_epoch", training["epochs"]), "pretrained": training["pretrained"],
              "precision": training["precision"], "embed_precision": saved["embedding"]["precision"],
              "epochs": training["epochs"], "warmup_epochs": training["warmup_epochs"],
@@ -30,8 +29,9 @@ def run_record(params: dict[str, Any], run: Run, method, cfg, saved: dict, ks, k
              # best_val: the classes held out and the share they are (the minimum of two may exceed val_fraction)
              **{k: training[k] for k in HELD_OUT_FACTS if k in training}}
     return {"run": facts,
-            "params": {"method": plain(dataclasses.asdict(cfg)), **{k: plain(params.get(k)) for k in RUN_SECTIONS}},
-            "recall_ks": {"ks": list(ks), "source": ks_source}, **result,
+            "params": {"method": plain(dataclasses.asdict(cfg)),
+                       **{k: plain(dataclasses.asdict(getattr(xp, k))) for k in RUN_SECTIONS}},
+            "recall_ks": {"ks": list(xp.recall_ks), "source": xp.recall_ks_source}, **result,
             "provenance": saved.get("provenance")}
 
 

@@ -5,7 +5,6 @@ import dataclasses
 import functools
 import hashlib
 import math
-import signal
 import time
 from pathlib import Path
 
@@ -17,14 +16,13 @@ from dmlbench.data.image_dataset import ManifestDataset, class_list
 from dmlbench.data.manifest import read_manifest
 from dmlbench.data.sampler import SeededBatches
 from dmlbench.errors import DmlbenchError
-from dmlbench.identity import Run
 from dmlbench.methods import Method
 from dmlbench.provenance import PROVENANCE_FILE, code_digest, provenance
 from dmlbench.methods.method import input_normalization, normalization_record
-from dmlbench.sections import TrainConfig
-from dmlbench.training.checkpoint import (Progress, fingerprint, load_checkpoint, load_elapsed, save_checkpoint,
-                                         save_elapsed, set_rng_state)
+from dmlbench.params.sections import TrainConfig
+from dmlbench.training.checkpoint import Progress, fingerprint, load_checkpoint, load_elapsed, set_rng_state
 from dmlbench.training.distributed import Distributed, cleanup, device_for, init_distributed, sum_over_ranks
+from dmlbench.training.job import EpochState, StopRequest, TrainJob
 from dmlbench.training.live_logs import StagedLive
 from dmlbench.training.model_file import save_model
 from dmlbench.methods.optimization import Optimization, learning_rates, only_trainable
@@ -34,20 +32,6 @@ from dmlbench.training.selection import Selector, selection_rows
 from dmlbench.training.step import TrainStep
 
 CHECKPOINT_FORMAT = 4  # bump when the checkpoint's layout changes: an older file is then never resumed
-
-
-class StopRequest:
-    """Turns SIGTERM (preemption, `kill`) into a flag the loop checks after each step."""
-
-    def __init__(self):
-        self.requested = False
-        self.previous = signal.signal(signal.SIGTERM, self._handle)
-
-    def _handle(self, signum, frame) -> None:
-        self.requested = True
-
-    def restore(self) -> None:
-        signal.signal(signal.SIGTERM, self.previous)
 
 
 def train_one_epoch(step: TrainStep, loader, optimizer, progress: Progress, after_step) -> float:
@@ -99,34 +83,36 @@ def log_epoch(live, summary: dict) -> None:
     live.next_step()
 
 
-def run_key(run: Run, cfg, tcfg: TrainConfig, rows: list, precision: str) -> str:
+def run_key(job: TrainJob, rows: list, precision: str) -> str:
     """Fingerprint of what shapes the weights: a checkpoint with another key is never resumed.
 
     The resolved precision is part of the recipe; the device, memory format and compilation only pick kernels.
     The code is too: after a code change DVC reruns train, which must then train, not resume a finished run.
     """
+    tcfg = job.train
     data = hashlib.sha256(repr(rows).encode()).hexdigest()
-    return fingerprint({"format": CHECKPOINT_FORMAT, "code": code_digest(), "run": run.record(),
-                        "method": dataclasses.asdict(cfg), "data": data, "pretrained": tcfg.pretrained,
+    return fingerprint({"format": CHECKPOINT_FORMAT, "code": code_digest(), "run": job.run.record(),
+                        "method": dataclasses.asdict(job.config), "data": data, "pretrained": tcfg.pretrained,
                         "deterministic": tcfg.deterministic, "precision": precision, "select": tcfg.select,
                         "val_fraction": tcfg.val_fraction if tcfg.select == "best_val" else None})
 
 
-def train(run: Run, method: Method, cfg, tcfg: TrainConfig, prepared: Path, model_path: Path,
-          live_dir: Path, checkpoint_path: Path) -> list[dict]:
-    """Train ``run`` on ``prepared``/train.csv, resuming from ``checkpoint_path`` when it matches; save the model.
+def train(job: TrainJob) -> list[dict] | None:
+    """Train ``job.run`` on ``job.prepared``/train.csv, resuming from its checkpoint when it matches; save the model.
+    Returns the epochs' history in the process that writes (rank 0, or the only process), None in the others.
 
     Under torchrun every process trains its share of each batch (DDP); rank 0 alone writes logs and files.
     """
-    where = init_distributed(tcfg.device)
+    where = init_distributed(job.train.device)
     try:
-        return _train(run, method, cfg, tcfg, prepared, model_path, live_dir, checkpoint_path, where)
+        return _train(job, where)
     finally:
         cleanup()
 
 
-def _train(run, method, cfg, tcfg, prepared, model_path, live_dir, checkpoint_path, where: Distributed) -> list:
+def _train(job: TrainJob, where: Distributed) -> list | None:
     start = time.perf_counter()
+    run, method, cfg, tcfg, prepared = job.run, job.method, job.config, job.train, job.prepared
     exp = run.experiment
     seed_everything(exp.seed)
     select_kernels(tcfg.deterministic)
@@ -148,7 +134,6 @@ def _train(run, method, cfg, tcfg, prepared, model_path, live_dir, checkpoint_pa
     step = TrainStep(model, functools.partial(method.loss, cfg), device, precision, tcfg.channels_last,
                      tcfg.compile, correct)
     optimization = method.build_optimizer(cfg, model)
-    epochs = optimization.total_epochs(cfg.epochs)
     selector = Selector(tcfg.select, selection_splits, prepared, method.test_transform(cfg, norm),
                         tcfg.select_batch_size, device, precision, tcfg.channels_last,
                         held_out) if selection_splits else None
@@ -156,48 +141,52 @@ def _train(run, method, cfg, tcfg, prepared, model_path, live_dir, checkpoint_pa
         raise DmlbenchError(f"{method.name}'s reduce-on-plateau schedule or early stopping reads a per-epoch "
                             f"selection score: set train.select: best_val (or best_test), or switch them off in "
                             f"its params section")
-    key = run_key(run, cfg, tcfg, rows, precision)
-    progress, carried = _resume(checkpoint_path, key, model, optimization, step.scaler, selector)
+    state = EpochState(job, where, step, loader, batches, optimization, selector, run_key(job, rows, precision),
+                       start=start)
+    state.progress, state.carried = _resume(state)
     if selector is not None and selector.best is None:  # a fresh start: the untrained network is a candidate too
         selector.observe(model, 0)
+    _epochs(state)
+    if not where.is_main:
+        return None
+    # The model file holds plain contiguous weights whatever the training layout, as the embed stage builds them.
+    facts = {"precision": precision, "pretrained": tcfg.pretrained, "deterministic": tcfg.deterministic,
+             "world_size": where.world_size, **optimization.schedule(cfg.epochs),
+             **(selector.facts() if selector is not None
+                else {"select": "last", "selected_epoch": optimization.total_epochs(cfg.epochs)}),
+             "trained_epochs": state.progress.epoch, "normalization": normalization_record(norm)}
+    save_model(job.model_path, run, cfg, classes, facts, model.to(memory_format=torch.contiguous_format))
+    # Beside the model, not in it: the wall time differs between identical runs, the weights must not.
+    atomic.write_json(job.model_path.parent / PROVENANCE_FILE,
+                      provenance(device, where.world_size, precision, tcfg.deterministic, state.elapsed()))
+    return state.progress.history
 
-    def elapsed() -> float:  # this process's seconds and those of the processes it resumed from
-        return carried + time.perf_counter() - start
 
-    save = functools.partial(_save_on_main, where, elapsed, checkpoint_path, key, progress, model, optimization,
-                             step.scaler, selector)
-    stop = StopRequest()
+def _epochs(state: EpochState) -> None:
+    """Every remaining epoch, with the DVCLive logs written aside and published only when training succeeds: a
+    failed run (NaN, SIGTERM) leaves the previous run's logs in place. A resumed run rewrites the finished epochs'
+    logs first. Ends with the selected weights in the model, checked finite."""
+    job, model, progress = state.job, state.step.model, state.progress
+    epochs = state.optimization.total_epochs(job.config.epochs)
+    state.stop = StopRequest()
     try:
-        # The logs are written aside and replace live_dir only when training succeeds: a failed run (NaN, SIGTERM)
-        # leaves the previous run's logs in place. A resumed run rewrites the finished epochs' logs first.
-        staged = StagedLive(live_dir) if where.is_main else None
+        staged = StagedLive(job.live_dir) if state.where.is_main else None
         live = staged.live if staged else None
         with staged or contextlib.nullcontext():
             for past in progress.history:
                 log_epoch(live, past)
-            while progress.epoch < epochs and not _stopped(optimization, selector, progress):
-                _train_epoch(step, tcfg, loader, batches, optimization, progress, save, stop, epochs, where,
-                             selector)
+            while progress.epoch < epochs and not _stopped(state.optimization, state.selector, progress):
+                _train_epoch(state, epochs)
                 log_epoch(live, progress.history[-1])
             if epochs == 0:  # no epoch ended, so nothing was checkpointed: the checkpoint out must exist
-                save()
-            if selector is not None:
-                selector.keep_best(model)
-            check_finite_weights(model, run.name, method.name)
+                state.save()
+            if state.selector is not None:
+                state.selector.keep_best(model)
+            check_finite_weights(model, job.run.name, job.method.name)
     finally:
-        stop.restore()
-    if where.is_main:
+        state.stop.restore()
+    if staged is not None:
         staged.publish()
-        # The model file holds plain contiguous weights whatever the training layout, as the embed stage builds them.
-        facts = {"precision": precision, "pretrained": tcfg.pretrained, "deterministic": tcfg.deterministic,
-                 "world_size": where.world_size, **optimization.schedule(cfg.epochs),
-                 **(selector.facts() if selector is not None else {"select": "last", "selected_epoch": epochs}),
-                 "trained_epochs": progress.epoch, "normalization": normalization_record(norm)}
-        save_model(model_path, run, cfg, classes, facts, model.to(memory_format=torch.contiguous_format))
-        # Beside the model, not in it: the wall time differs between identical runs, the weights must not.
-        atomic.write_json(model_path.parent / PROVENANCE_FILE,
-                          provenance(device, where.world_size, precision, tcfg.deterministic, elapsed()))
-    return progress.history
 
 
 def check_finite_weights(model: torch.nn.Module, run_name: str, method_name: str) -> None:
@@ -210,34 +199,16 @@ def check_finite_weights(model: torch.nn.Module, run_name: str, method_name: str
                             f"model file and logs are kept")
 
 
-def _save_on_main(where: Distributed, elapsed, path: Path, key: str, progress: Progress, *state) -> None:
-    """Rank 0 writes the checkpoint and the seconds spent so far; the others wait, so no rank runs ahead of a
-    checkpoint it may resume from."""
-    if where.is_main:
-        save_checkpoint(path, key, progress, *state)
-        save_elapsed(path, key, progress, elapsed())
-    if where.world_size > 1:
-        torch.distributed.barrier()
-
-
-def _train_epoch(step: TrainStep, tcfg, loader, batches, optimization: Optimization, progress, save, stop,
-                 epochs: int, where: Distributed, selector: Selector | None):
+def _train_epoch(state: EpochState, epochs: int) -> None:
     """Finish the current epoch, step the schedule, checkpoint; SIGTERM checkpoints and stops between steps."""
-    def after_step():
-        if tcfg.checkpoint_every_steps and progress.step % tcfg.checkpoint_every_steps == 0:
-            save()
-        if _stop_everywhere(stop, where):
-            save()
-            raise DmlbenchError(f"stopped by SIGTERM at epoch {progress.epoch + 1}, step {progress.step}: "
-                                f"checkpoint saved; rerun the train stage (dvc repro) to resume")
-
+    step, optimization, progress, selector = state.step, state.optimization, state.progress, state.selector
     optimizer = optimization.optimizer_for(progress.epoch)
     rates = learning_rates(optimizer)
-    batches.set_position(progress.epoch, progress.step)
+    state.batches.set_position(progress.epoch, progress.step)
     trainable = optimization.trainable_for(progress.epoch)
     with only_trainable(step.model, trainable):
-        step.distribute(where)  # after freezing: DDP reduces exactly the parameters that get gradients
-        seconds = train_one_epoch(step, loader, optimizer, progress, after_step)
+        step.distribute(state.where)  # after freezing: DDP reduces exactly the parameters that get gradients
+        seconds = train_one_epoch(step, state.loader, optimizer, progress, functools.partial(_after_step, state))
     summary = epoch_summary(progress.sums, progress.step, rates)
     scores = None
     if selector is not None:  # every rank scores the same images, so all agree on the best epoch
@@ -246,14 +217,32 @@ def _train_epoch(step: TrainStep, tcfg, loader, batches, optimization: Optimizat
     optimization.end_epoch(progress.epoch, scores["recall@1"] if scores else None)
     progress.history.append(summary)
     progress.epoch, progress.step, progress.sums = progress.epoch + 1, 0, {}
-    save()
-    if not where.is_main:
+    state.save()
+    if not state.where.is_main:
         return
     phase = " (head only)" if trainable is not None else ""
     accuracy = f" acc {summary['accuracy']:.3f}" if summary["accuracy"] is not None else ""
     scores = "".join(f" {name} {value:.4f}" for name, value in summary.get("scores", {}).items())
     print(f"epoch {progress.epoch}/{epochs}{phase}: loss {summary['terms']['loss']:.4f}{accuracy}{scores} "
           f"lr {rates['lr']:.2e} {summary['images'] / max(seconds, 1e-9):.1f} img/s", flush=True)
+
+
+def _after_step(state: EpochState) -> None:
+    """Checkpoint every train.checkpoint_every_steps; on SIGTERM (any rank's) checkpoint and stop."""
+    every, progress = state.job.train.checkpoint_every_steps, state.progress
+    if every and progress.step % every == 0:
+        state.save()
+    if _stop_everywhere(state.stop, state.where):
+        state.save()
+        raise DmlbenchError(f"stopped by SIGTERM at epoch {progress.epoch + 1}, step {progress.step}: "
+                            f"checkpoint saved; rerun the train stage (dvc repro) to resume")
+
+
+def _stop_everywhere(stop: StopRequest, where: Distributed) -> bool:
+    """Whether any process got SIGTERM: all ranks must stop at the same step, or the others would hang."""
+    if where.world_size == 1:
+        return stop.requested
+    return sum_over_ranks({"stop": float(stop.requested)})["stop"] > 0
 
 
 def _stopped(optimization: Optimization, selector: Selector | None, progress) -> bool:
@@ -265,28 +254,21 @@ def _stopped(optimization: Optimization, selector: Selector | None, progress) ->
     return False
 
 
-def _stop_everywhere(stop: StopRequest, where: Distributed) -> bool:
-    """Whether any process got SIGTERM: all ranks must stop at the same step, or the others would hang."""
-    if where.world_size == 1:
-        return stop.requested
-    return sum_over_ranks({"stop": float(stop.requested)})["stop"] > 0
-
-
-def _resume(path: Path, key: str, model, optimization: Optimization, scaler, selector: Selector | None
-            ) -> tuple[Progress, float]:
+def _resume(state: EpochState) -> tuple[Progress, float]:
     """(where training stands, the seconds its earlier processes spent): a fresh start, or the checkpoint's state."""
-    saved = load_checkpoint(path, key)
+    path = state.job.checkpoint_path
+    saved = load_checkpoint(path, state.key)
     if saved is None:
         return Progress(), 0.0
-    model.load_state_dict(saved["model"])
-    if selector is not None:  # the key holds the selection, so such a checkpoint always carries its state
-        selector.load_state_dict(saved["selection"])
-    optimization.load_state_dict(saved["optimization"])
-    if scaler is not None:  # the key holds the precision, so an fp16 checkpoint always carries a scaler
-        scaler.load_state_dict(saved["scaler"])
+    state.step.model.load_state_dict(saved["model"])
+    if state.selector is not None:  # the key holds the selection, so such a checkpoint always carries its state
+        state.selector.load_state_dict(saved["selection"])
+    state.optimization.load_state_dict(saved["optimization"])
+    if state.step.scaler is not None:  # the key holds the precision, so an fp16 checkpoint carries a scaler
+        state.step.scaler.load_state_dict(saved["scaler"])
     set_rng_state(saved["rng"])
     progress = Progress(**saved["progress"])
-    carried = load_elapsed(path, key, progress)
+    carried = load_elapsed(path, state.key, progress)
     print(f"train: resuming from {path} at epoch {progress.epoch + 1}, step {progress.step} "
           f"({carried:.1f} s of training before)")
     return progress, carried

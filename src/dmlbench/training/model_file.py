@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from dmlbench import atomic
-from dmlbench.config import build, plain
+from dmlbench.params.load import build, plain
 from dmlbench.errors import DmlbenchError
 from dmlbench.identity import Run
 from dmlbench.provenance import PROVENANCE_FILE

@@ -3,26 +3,23 @@ models/, embeddings/, metrics/runs/) and the grid's cell stage (paths under benc
 
 import dataclasses
 from pathlib import Path
-from typing import Any
 
 from dmlbench import atomic
-from dmlbench.config import section
 from dmlbench.identity import Run, RunPaths
 from dmlbench.methods.method import input_normalization
+from dmlbench.models.precision import resolve_precision
+from dmlbench.params.experiment import ExperimentParams
 from dmlbench.reporting.run_record import run_record
 from dmlbench.retrieval.embedding import embed_prepared
 from dmlbench.retrieval.evaluation import evaluate_splits, load_embeddings
-from dmlbench.sections import EmbedConfig, EvaluateConfig, TrainConfig
-from dmlbench.stage_params import recall_ks_for
 from dmlbench.training.distributed import SINGLE, device_for
 from dmlbench.training.model_file import load_model, read_provenance
-from dmlbench.models.precision import resolve_precision
 
 
-def embed_run(params: dict[str, Any], method, cfg, run: Run, paths: RunPaths, prepared: Path) -> dict:
+def embed_run(xp: ExperimentParams, run: Run, paths: RunPaths, prepared: Path) -> dict:
     """Embed the evaluation splits of ``prepared`` with the run's model and write ``paths.embeddings``."""
-    ecfg = section(params, "embed", EmbedConfig)
-    device = device_for(SINGLE, section(params, "train", TrainConfig).device)
+    ecfg, method, cfg = xp.embed, xp.method, xp.config
+    device = device_for(SINGLE, xp.train.device)
     model, saved = load_model(paths.model, run, method, cfg)
     transform = method.test_transform(cfg, input_normalization(method, cfg, run.experiment.backbone, prepared))
     precision = resolve_precision(ecfg.precision, device, "embed.precision")
@@ -35,11 +32,9 @@ def embed_run(params: dict[str, Any], method, cfg, run: Run, paths: RunPaths, pr
     return splits
 
 
-def evaluate_run(params: dict[str, Any], method, cfg, run: Run, paths: RunPaths) -> tuple[dict, tuple]:
-    """Score the run's embeddings and write its metrics file; returns (evaluate_splits' result, the K list)."""
-    ecfg = section(params, "evaluate", EvaluateConfig)
-    ks, source = recall_ks_for(params, run.experiment.dataset)
+def evaluate_run(xp: ExperimentParams, run: Run, paths: RunPaths) -> dict:
+    """Score the run's embeddings and write its metrics file; returns evaluate_splits' result."""
     saved = load_embeddings(paths.embeddings, run.record())
-    result = evaluate_splits(saved["splits"], ks, ecfg.chunk_size, method.features)
-    atomic.write_json(paths.metrics, run_record(params, run, method, cfg, saved, ks, source, result))
-    return result, ks
+    result = evaluate_splits(saved["splits"], xp.recall_ks, xp.evaluate.chunk_size, xp.method.features)
+    atomic.write_json(paths.metrics, run_record(xp, run, saved, result))
+    return result
