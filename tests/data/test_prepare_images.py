@@ -36,7 +36,7 @@ def test_uncropped_keeps_sizes_and_writes_manifests(fake_cub, tmp_path):
     assert train == sorted((r.path, r.label) for r in records if r.split == "train")
     assert train[0] == ("images/001.Black_footed_Albatross/Black_Footed_Albatross_0001_101.jpg", 1)
     assert (out / "test.csv").read_text().splitlines()[0] == "path,label"
-    assert sorted(p.name for p in out.iterdir()) == ["images", "test.csv", "train.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["digest.json", "images", "test.csv", "train.csv"]
 
 
 def test_crop_cuts_to_the_box(fake_cub, tmp_path):
@@ -62,7 +62,8 @@ def test_workers_give_identical_files(fake_cub, tmp_path):
     prepare_dataset(records, fake_cub, tmp_path / "serial", crop=True, max_side=16, workers=0)
     prepare_dataset(list(reversed(records)), fake_cub, tmp_path / "pool", crop=True, max_side=16, workers=2)
     serial = tree_bytes(tmp_path / "serial")
-    assert len(serial) == 18 + 2 and serial == tree_bytes(tmp_path / "pool")
+    # 18 images, 2 manifests and the data digest, which the pool writes byte for byte as the loop does
+    assert len(serial) == 18 + 2 + 1 and serial == tree_bytes(tmp_path / "pool")
 
 
 def test_non_images_paths_are_put_under_images():
