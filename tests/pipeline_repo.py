@@ -1,6 +1,7 @@
 """A tiny copy of the repository for the end-to-end pipeline tests (tests/test_pipeline*.py)."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import yaml
 from committed import committed_params
+from filelock import FileLock
 
 from dmlbench.pipeline.experiment import load_experiment
 from dmlbench.pipeline.run_name import run_of
@@ -52,10 +54,25 @@ def copy_repo(root: Path) -> Path:
 
 
 def make_repo(tmp_path_factory) -> Path:
-    """A copy of the repository with tiny params, after one `dvc repro` of the demo, committed."""
-    root = copy_repo(tmp_path_factory.mktemp("repo"))
-    sh(root, sys.executable, "-m", "dvc", "repro")
-    commit(root, "demo run")
+    """A private copy of the repository with tiny params after one `dvc repro` of the demo, committed.
+
+    The demo is run once per test session, by the first pytest-xdist worker that asks (the others wait on a file
+    lock), and copied for each module: the modules change their copy (params, runs, experiments) freely."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # every worker's basetemp lies in this session's folder
+    demo = shared / "demo-repo"
+    with FileLock(str(shared / "demo-repo.lock")):
+        if not demo.is_dir():
+            building = shared / "demo-repo.partial"  # renamed when complete: a failed build is never reused
+            shutil.rmtree(building, ignore_errors=True)
+            building.mkdir()
+            copy_repo(building)
+            sh(building, sys.executable, "-m", "dvc", "repro")
+            commit(building, "demo run")
+            building.rename(demo)
+    root = tmp_path_factory.mktemp("repo")
+    shutil.copytree(demo, root, symlinks=True, dirs_exist_ok=True)  # copy2: mtimes kept, so DVC sees no change
     return root
 
 

@@ -81,6 +81,13 @@ def logged_terms(root, out: str) -> dict[str, list[float]]:
     return {name: logged(root, out, name) for name in ("loss", "classification", "triplet", "accuracy")}
 
 
+@pytest.fixture(scope="module")
+def one_process(root) -> dict[str, list[float]]:
+    """The logged terms of the reference run: one process, float64, the auxiliary BatchNorm frozen."""
+    run(root, "one", 1, *EXACT)
+    return logged_terms(root, "one")
+
+
 def assert_same_training(ours: dict, reference: dict) -> None:
     assert len(reference["loss"]) == 2  # both epochs: the second one starts from weights the first one trained
     for name, values in reference.items():
@@ -90,12 +97,11 @@ def assert_same_training(ours: dict, reference: dict) -> None:
 
 
 @pytest.mark.slow
-def test_two_processes_train_exactly_like_one(root):
+def test_two_processes_train_exactly_like_one(root, one_process):
     # Same global batches, augmentations and whole-batch loss: with the one per-rank layer (the auxiliary
     # BatchNorm1d, whose batch statistics would cover each rank's half) frozen, every logged number agrees.
-    run(root, "single", 1, *EXACT)
     run(root, "ddp", 2, *EXACT)
-    assert_same_training(logged_terms(root, "ddp"), logged_terms(root, "single"))
+    assert_same_training(logged_terms(root, "ddp"), one_process)
 
 
 @pytest.mark.slow
@@ -116,10 +122,9 @@ def free_port() -> int:
 
 
 @pytest.mark.slow
-def test_two_nodes_on_one_host_train_exactly_like_one_process(root):
+def test_two_nodes_on_one_host_train_exactly_like_one_process(root, one_process):
     # Two launchers, one process each, meeting at a c10d rendezvous endpoint: what `torchrun --nnodes 2
     # --rdzv-endpoint host:port` does across machines (README, "Speed and scale"), simulated on 127.0.0.1.
-    run(root, "one", 1, *EXACT)
     endpoint = f"127.0.0.1:{free_port()}"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     nodes = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc-per-node=1",
@@ -130,4 +135,4 @@ def test_two_nodes_on_one_host_train_exactly_like_one_process(root):
     outputs = [node.communicate(timeout=300)[0] for node in nodes]
     assert all(node.returncode == 0 for node in nodes), "\n".join(outputs)
     assert sum(output.count("epoch 2/2") for output in outputs) == 1  # one rank 0 across the two nodes
-    assert_same_training(logged_terms(root, "nodes"), logged_terms(root, "one"))
+    assert_same_training(logged_terms(root, "nodes"), one_process)

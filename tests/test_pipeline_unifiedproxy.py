@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from pipeline_repo import commit, copy_repo, run_records, sh, tiny_params
+from pipeline_repo import commit, make_repo, run_records, sh, tiny_params
 
 # 4 training classes x 6 images at 40 px in the tiny copy: batches of 8 -> 3 per epoch; 1 frozen epoch + 1 more.
 TINY = {"feature_dim": 16, "batch_size": 8, "epochs": 2, "frozen_epochs": 1, "lr_step": 1, "train_crop": 32,
@@ -17,7 +17,7 @@ PREFIX = "unifiedproxy-{}-resnet18-synthetic-uncropped-demo-s0-"
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
-    root = copy_repo(tmp_path_factory.mktemp("repo"))
+    root = make_repo(tmp_path_factory)  # the demo's prepared data are reused; its CGD run stays beside these
     params = tiny_params()
     params["unifiedproxy"].update(TINY)
     # No 224-px grid here: the non-ResNet models' exact counts are tested in tests/models (CI time budget).

@@ -3,6 +3,7 @@
 import dataclasses
 from pathlib import Path
 
+import pytest
 import torch
 
 from dmlbench.identity import Experiment, make_run
@@ -24,6 +25,7 @@ def run(prepared, out: Path, tcfg=FP16, method=None):
                  out / "model.pt", out / "live", out / "checkpoint.pt"))
 
 
+@pytest.mark.slow  # three training runs, one of them in fp16 (seconds per step on the CPU)
 def test_fp16_scaler_is_checkpointed_restored_and_part_of_the_key(prepared, tmp_path, capsys, monkeypatch):
     run(prepared, tmp_path)
     saved = torch.load(tmp_path / "checkpoint.pt", weights_only=False)["scaler"]

@@ -1,4 +1,5 @@
 import dataclasses
+import shutil
 from pathlib import Path
 
 import pytest
@@ -28,8 +29,15 @@ def weights(path: Path) -> dict:
     return torch.load(path, weights_only=True)["state_dict"]
 
 
-def test_train_logs_every_epoch_and_saves_the_model(prepared, tmp_path):
-    history = run(prepared, tmp_path)
+@pytest.fixture(scope="module")
+def reference(prepared, tmp_path_factory) -> tuple[Path, list]:
+    """One run with the default config (its folder and history), which the tests read or copy, never change."""
+    out = tmp_path_factory.mktemp("reference")
+    return out, run(prepared, out)
+
+
+def test_train_logs_every_epoch_and_saves_the_model(reference):
+    tmp_path, history = reference
     assert len(history) == 2 and all(h["images"] == 3 * 4 for h in history)  # 12 train images // 4 = 3 batches
     assert set(history[0]["terms"]) == {"loss", "classification", "triplet"}
     lr_rows = (tmp_path / "live/plots/metrics/train/lr.tsv").read_text().splitlines()
@@ -39,24 +47,25 @@ def test_train_logs_every_epoch_and_saves_the_model(prepared, tmp_path):
     assert saved["classes"] == [1, 2, 3] and saved["config"]["gd_config"] == "SG"
 
 
-def test_same_seed_gives_identical_weights_and_logs(prepared, tmp_path):
-    for name in ("a", "b"):
-        run(prepared, tmp_path / name)
-    a, b = weights(tmp_path / "a/model.pt"), weights(tmp_path / "b/model.pt")
+def test_same_seed_gives_identical_weights_and_logs(prepared, reference, tmp_path):
+    # A second run in this process, after other tests moved the global random state: the run seeds itself.
+    run(prepared, tmp_path)
+    a, b = weights(reference[0] / "model.pt"), weights(tmp_path / "model.pt")
     assert all(torch.equal(a[k], b[k]) for k in a)
     for name in ("live/plots/metrics/train/loss.tsv", "checkpoint.pt", "model.pt"):  # byte-reproducible
-        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+        assert (reference[0] / name).read_bytes() == (tmp_path / name).read_bytes(), name
 
 
-def test_worker_processes_do_not_change_the_result(prepared, tmp_path):
-    run(prepared, tmp_path / "zero")
-    run(prepared, tmp_path / "two", tcfg=dataclasses.replace(TCFG, workers=2))
-    a, b = weights(tmp_path / "zero/model.pt"), weights(tmp_path / "two/model.pt")
+@pytest.mark.slow  # a training run with two DataLoader processes
+def test_worker_processes_do_not_change_the_result(prepared, reference, tmp_path):
+    run(prepared, tmp_path, tcfg=dataclasses.replace(TCFG, workers=2))
+    a, b = weights(reference[0] / "model.pt"), weights(tmp_path / "model.pt")
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_finished_checkpoint_is_reused_and_changed_params_start_fresh(prepared, tmp_path, capsys):
-    run(prepared, tmp_path)
+@pytest.mark.slow  # two more training runs
+def test_finished_checkpoint_is_reused_and_changed_params_start_fresh(prepared, reference, tmp_path, capsys):
+    shutil.copytree(reference[0], tmp_path, dirs_exist_ok=True)  # a finished run of the default config
     first = weights(tmp_path / "model.pt")
     run(prepared, tmp_path)  # same params: resumes at the end, trains nothing, same model
     assert "resuming from" in capsys.readouterr().out
@@ -69,16 +78,16 @@ def test_finished_checkpoint_is_reused_and_changed_params_start_fresh(prepared, 
     assert all(torch.equal(fresh[k], v) for k, v in weights(tmp_path / "model.pt").items())
 
 
-def test_a_checkpoint_from_other_code_is_not_resumed(prepared, tmp_path, capsys, monkeypatch):
+def test_a_checkpoint_from_other_code_is_not_resumed(prepared, reference, tmp_path, capsys, monkeypatch):
     # DVC reruns train when the code changes; a finished checkpoint must not hand back the old code's weights.
-    run(prepared, tmp_path)
-    assert "starting fresh" not in capsys.readouterr().out
+    shutil.copytree(reference[0], tmp_path, dirs_exist_ok=True)  # a finished run of this code
     monkeypatch.setattr(loop, "code_digest", lambda: "another-code")
     run(prepared, tmp_path)
     assert "comes from other params or code; starting fresh" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("precision", ["fp32", "fp16"])  # fp16: the loss scaler must not hide a NaN loss
+# fp16: the loss scaler must not hide a NaN loss (slow: CPU fp16 takes seconds per step)
+@pytest.mark.parametrize("precision", ["fp32", pytest.param("fp16", marks=pytest.mark.slow)])
 def test_non_finite_loss_stops_with_epoch_step_and_terms(prepared, tmp_path, precision):
     def nan_loss(cfg, outputs, labels):
         zero = outputs[0].sum() * 0

@@ -2,6 +2,7 @@
 backbone inside the epochs, plain shuffled batches, no classifier accuracy; resumed mid-epoch byte-identically."""
 
 import dataclasses
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,8 +69,8 @@ TCFG = TrainConfig(device="cpu", workers=0, pretrained=False, deterministic=Fals
 
 
 def train_toy(prepared: Path, out: Path, cfg=ToyConfig()) -> list[dict]:
-    return loop.train(make_run(EXP, "toy", cfg, {}), TOY, cfg, TCFG, prepared, out / "model.pt", out / "live",
-                      out / "checkpoint.pt")
+    return loop.train(loop.TrainJob(make_run(EXP, "toy", cfg, {}), TOY, cfg, TCFG, prepared, out / "model.pt",
+                                    out / "live", out / "checkpoint.pt"))
 
 
 def logged(out: Path, name: str) -> list[float]:
@@ -81,7 +82,14 @@ def state(path: Path) -> dict:
     return torch.load(path, weights_only=True)["state_dict"]
 
 
-def test_proxies_train_at_their_own_rate_and_the_frozen_epoch_leaves_the_backbone(prepared, tmp_path):
+@pytest.fixture(scope="module")
+def full_run(prepared, tmp_path_factory) -> tuple[Path, list[dict]]:
+    """One uninterrupted run of ToyConfig() (its folder and history), which the tests read or copy, never change."""
+    out = tmp_path_factory.mktemp("full")
+    return out, train_toy(prepared, out)
+
+
+def test_proxies_train_at_their_own_rate_and_the_frozen_epoch_leaves_the_backbone(prepared, full_run, tmp_path):
     torch.manual_seed(0)  # train() seeds the same way before building the model
     initial = ToyProxyModel(3, 0).state_dict()
     train_toy(prepared, tmp_path / "frozen", ToyConfig(epochs=1))  # the whole run is the frozen epoch
@@ -91,17 +99,17 @@ def test_proxies_train_at_their_own_rate_and_the_frozen_epoch_leaves_the_backbon
     assert not torch.equal(initial["proxies"], after["proxies"])  # the proxies are trained and saved
     assert not torch.equal(initial["embedding.weight"], after["embedding.weight"])
 
-    history = train_toy(prepared, tmp_path / "full")
+    full, history = full_run
     # Learning rates are lr x gamma^k in float64, logged as text: approx's 1e-6 relative is far above rounding.
-    assert logged(tmp_path / "full", "lr") == pytest.approx([0.01, 0.005, 0.0025])  # StepLR through all epochs
-    assert logged(tmp_path / "full", "lr_proxies") == pytest.approx([1.0, 0.5, 0.25])
-    assert not (tmp_path / "full/live/plots/metrics/train/accuracy.tsv").exists()  # no classifier: no accuracy
+    assert logged(full, "lr") == pytest.approx([0.01, 0.005, 0.0025])  # StepLR through all epochs
+    assert logged(full, "lr_proxies") == pytest.approx([1.0, 0.5, 0.25])
+    assert not (full / "live/plots/metrics/train/accuracy.tsv").exists()  # no classifier: no accuracy
     assert all(h["accuracy"] is None for h in history)
-    assert not torch.equal(state(tmp_path / "full/model.pt")["trunk.0.weight"], initial["trunk.0.weight"])
+    assert not torch.equal(state(full / "model.pt")["trunk.0.weight"], initial["trunk.0.weight"])
 
 
-def test_interrupted_mid_epoch_then_resumed_equals_an_uninterrupted_run(prepared, tmp_path, monkeypatch):
-    train_toy(prepared, tmp_path / "straight")
+@pytest.mark.slow  # two more training runs (the interrupted one and its resumption)
+def test_interrupted_mid_epoch_then_resumed_equals_an_uninterrupted_run(prepared, full_run, tmp_path, monkeypatch):
     calls = {"n": 0}
 
     def stop_at_fifth_step(stop, where):
@@ -114,11 +122,12 @@ def test_interrupted_mid_epoch_then_resumed_equals_an_uninterrupted_run(prepared
     monkeypatch.undo()
     train_toy(prepared, tmp_path / "resumed")
     for name in ("model.pt", "live/plots/metrics/train/loss.tsv", "live/plots/metrics/train/lr_proxies.tsv"):
-        assert (tmp_path / "straight" / name).read_bytes() == (tmp_path / "resumed" / name).read_bytes(), name
+        assert (full_run[0] / name).read_bytes() == (tmp_path / "resumed" / name).read_bytes(), name
 
 
-def test_a_failed_run_keeps_the_previous_logs(prepared, tmp_path, monkeypatch):
-    train_toy(prepared, tmp_path)
+@pytest.mark.slow  # a whole training run that then fails
+def test_a_failed_run_keeps_the_previous_logs(prepared, full_run, tmp_path, monkeypatch):
+    shutil.copytree(full_run[0], tmp_path, dirs_exist_ok=True)  # a finished run's folder
     before = (tmp_path / "live/plots/metrics/train/loss.tsv").read_bytes()
     monkeypatch.setattr(loop, "check_finite_weights", lambda *a: (_ for _ in ()).throw(DmlbenchError("diverged")))
     with pytest.raises(DmlbenchError, match="diverged"):

@@ -66,6 +66,7 @@ def test_float32_forms_agree_to_float32_rounding():
     compare(fused, loop, False, torch.float32, 1e-4)
 
 
+@pytest.mark.slow  # four float64 bottleneck networks; the fast tier compares the fused form on ResNet-18 above
 @pytest.mark.parametrize("execution", ["fused", "loop"])
 @pytest.mark.parametrize("backbone", ["resnet50", "resnext50"])
 def test_fused_bottlenecks_equal_the_loop(backbone, execution):
