@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from pipeline_repo import demo_record, make_repo, run_records, sh
+from pipeline_repo import BUT_PICTURES, demo_record, make_repo, run_records, sh
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
@@ -14,7 +14,7 @@ def repo(tmp_path_factory) -> Path:
 
 @pytest.mark.slow
 def test_experiment_with_other_params_shows_in_exp_show_and_metrics_diff(repo):
-    sh(repo, sys.executable, "-m", "dvc", "exp", "run", "-S", "crop=cropped", "-S", "cgd.gd_config=MG")
+    sh(repo, sys.executable, "-m", "dvc", "exp", "run", "-S", "crop=cropped", "-S", "cgd.gd_config=MG", BUT_PICTURES)
     shown = json.loads(sh(repo, sys.executable, "-m", "dvc", "exp", "show", "--json"))
     params = [exp["data"]["params"]["params.yaml"]["data"]
               for entry in shown for exp in (entry.get("experiments") or [])
@@ -32,7 +32,8 @@ def test_experiment_with_other_params_shows_in_exp_show_and_metrics_diff(repo):
 
 @pytest.mark.slow
 def test_normsoftmax_plugs_in_with_dense_and_binary_metrics(repo):
-    sh(repo, sys.executable, "-m", "dvc", "exp", "run", "-S", "method=normsoftmax", "-S", "crop=uncropped")
+    sh(repo, sys.executable, "-m", "dvc", "exp", "run", "-S", "method=normsoftmax", "-S", "crop=uncropped",
+       BUT_PICTURES)
     (record,) = [r for n, r in run_records(repo).items() if n.startswith("normsoftmax-32_d-resnet18-synthetic-")]
     dense, binary = record["metrics"], record["metrics"]["binary"]
     assert set(binary) == {"recall@1", "recall@2", "recall@4", "recall@8", "map@r", "r_precision"}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from pipeline_repo import commit, make_repo, run_records, sh, tiny_params
+from pipeline_repo import BUT_PICTURES, commit, make_repo, run_records, sh, tiny_params
 
 # 4 training classes x 6 images at 40 px in the tiny copy: batches of 8 -> 3 per epoch; 1 frozen epoch + 1 more.
 TINY = {"feature_dim": 16, "batch_size": 8, "epochs": 2, "frozen_epochs": 1, "lr_step": 1, "train_crop": 32,
@@ -26,7 +26,7 @@ def repo(tmp_path_factory) -> Path:
     commit(root, "tiny unifiedproxy section")
     for loss in ("balanced_proxy", "proxy_anchor"):
         sh(root, sys.executable, "-m", "dvc", "exp", "run", "-S", "method=unifiedproxy",
-           "-S", f"unifiedproxy.loss={loss}")
+           "-S", f"unifiedproxy.loss={loss}", BUT_PICTURES)
     return root
 
 
