@@ -21,7 +21,7 @@ from dmlbench.params.load import plain
 # dmlbench.pipeline.run_name): part of the digest, hence listed by every stage that computes a run name
 # (tests/test_dvc_yaml.py checks dvc.yaml against this tuple). The prepared data's digest joins them.
 IDENTITY_PARAMS = ("train.pretrained", "train.precision", "train.device", "prepare.max_side", "prepare.jpeg_quality",
-                   "train.select", "train.val_fraction")
+                   "train.select", "train.val_fraction", "train.select_metric")
 
 
 @dataclass(frozen=True)

@@ -116,3 +116,13 @@ def test_the_digest_is_that_of_the_manifests_and_the_written_bytes(tmp_path):
         digest.update(f"{split}\n".encode() + manifest.read_bytes() + images.encode())
     recorded = json.loads((prepared / DATA_DIGEST).read_text())
     assert recorded == {"sha256": digest.hexdigest(), "images": 8}  # 4 classes x 2 images
+
+
+def test_the_selection_metric_enters_the_name_only_when_an_epoch_is_selected(prepared):
+    params = committed_params()
+    recall = {**params, "train": {**params["train"], "select_metric": "recall@1"}}
+    assert name(params, prepared) == name(recall, prepared)  # select: last: the metric picks nothing
+    for select in ("best_val", "best_test"):
+        by_map = {**params, "train": {**params["train"], "select": select}}
+        by_recall = {**recall, "train": {**recall["train"], "select": select}}
+        assert name(by_map, prepared) != name(by_recall, prepared)

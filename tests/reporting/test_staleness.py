@@ -64,3 +64,16 @@ def test_one_stale_seed_marks_its_configuration_row():
     assert staleness(old) is not None
     [row] = [line for line in recall_table("car", [fresh, old], []).splitlines() if "ResNet18" in line]
     assert "| 2 " in row and row.rstrip(" |").endswith(f"{fresh['run']['digest']}†")
+
+
+def test_a_best_val_row_made_before_the_selection_metric_is_marked():
+    """Such a run selected by Recall@1 and its identity lacks train.select_metric: the current code, which names
+    the metric, names it otherwise; a select: last row keeps its name (the metric picks nothing there)."""
+    record = current_record()
+    identity = {"train.pretrained": False, "train.select": "best_val", "data": "feedbeef"}
+    exp = Experiment(**{k: record["run"][k] for k in ("method", "backbone", "dataset", "crop", "seed", "recipe")})
+    cfg = get_method("cgd").config_cls(**CGD_SECTION)
+    record["run"] = {**record["run"], **make_run(exp, "SG", cfg, identity).record(), "identity": identity}
+    now = make_run(exp, "SG", cfg, {**identity, "train.select_metric": "recall@1"}).name
+    assert current_name(record) == now != record["run"]["name"]
+    assert current_name(current_record()) == current_record()["run"]["name"]

@@ -64,6 +64,7 @@ class PrepareConfig:
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SELECTIONS = ("last", "best_val", "best_test")  # train.select (training/selection.py)
+SELECT_METRICS = ("map@r", "recall@1")  # train.select_metric: the score that picks the kept epoch
 
 
 def check_precision(value: str, where: str) -> None:
@@ -87,12 +88,16 @@ class TrainConfig:
     select: str = "last"  # which epoch's weights are kept: last | best_val | best_test (training/selection.py)
     val_fraction: float = 0.2  # best_val: the share of training classes held out to select on
     select_batch_size: int = 128  # images per forward when scoring an epoch for select
+    # MAP@R by default: Recall@1 saturates on a few held-out classes (the metric-learning reality check's choice)
+    select_metric: str = "map@r"
 
     def __post_init__(self) -> None:
         require(self.workers >= 0, f"train.workers must be >= 0, got {self.workers}")
         require(self.select in SELECTIONS, f"train.select must be one of {', '.join(SELECTIONS)}, got "
                                            f"{self.select!r}")
         require(0 < self.val_fraction < 1, f"train.val_fraction must be in (0, 1), got {self.val_fraction}")
+        require(self.select_metric in SELECT_METRICS, f"train.select_metric must be one of "
+                                                      f"{', '.join(SELECT_METRICS)}, got {self.select_metric!r}")
         require(self.select_batch_size >= 1, f"train.select_batch_size must be >= 1, got {self.select_batch_size}")
         require(self.nproc >= 1, f"train.nproc must be >= 1, got {self.nproc}")
         require(self.checkpoint_every_steps >= 0,

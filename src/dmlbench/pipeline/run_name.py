@@ -18,9 +18,11 @@ def identity_values(xp: ExperimentParams, data_digest: str) -> dict:
               "train.precision": resolve_precision(xp.train.precision, device, "train.precision"),
               # val_fraction shapes the weights only when best_val holds classes out
               "train.val_fraction": xp.train.val_fraction if xp.train.select == "best_val" else None}
+    if xp.train.select != "last":  # only then does the metric pick weights; absent (not None) keeps older names
+        values["train.select_metric"] = xp.train.select_metric
     sections = {"train": dataclasses.asdict(xp.train), "prepare": dataclasses.asdict(xp.prepare)}
     for key in IDENTITY_PARAMS:
-        if key not in values:
+        if key not in values and key != "train.select_metric":
             name, field = key.split(".")
             values[key] = sections[name][field]
     return {**values, "data": data_digest}

@@ -44,4 +44,7 @@ def current_name(record: dict) -> str:
         exp = Experiment(**{f.name: run[f.name] for f in dataclasses.fields(Experiment)})
     except (TypeError, ValueError, KeyError, DmlbenchError) as exc:
         raise DmlbenchError(f"the current code refuses its recorded params ({type(exc).__name__}: {exc})") from None
-    return make_run(exp, run["variant"], cfg, run["identity"]).name
+    identity = dict(run["identity"])
+    if identity.get("train.select", "last") != "last":  # made before train.select_metric: it selected by Recall@1
+        identity.setdefault("train.select_metric", "recall@1")
+    return make_run(exp, run["variant"], cfg, identity).name

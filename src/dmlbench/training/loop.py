@@ -94,7 +94,8 @@ def run_key(job: TrainJob, rows: list, precision: str) -> str:
     return fingerprint({"format": CHECKPOINT_FORMAT, "code": code_digest(), "run": job.run.record(),
                         "method": dataclasses.asdict(job.config), "data": data, "pretrained": tcfg.pretrained,
                         "deterministic": tcfg.deterministic, "precision": precision, "select": tcfg.select,
-                        "val_fraction": tcfg.val_fraction if tcfg.select == "best_val" else None})
+                        "val_fraction": tcfg.val_fraction if tcfg.select == "best_val" else None,
+                        "select_metric": tcfg.select_metric if tcfg.select != "last" else None})
 
 
 def train(job: TrainJob) -> list[dict] | None:
@@ -136,7 +137,7 @@ def _train(job: TrainJob, where: Distributed) -> list | None:
     optimization = method.build_optimizer(cfg, model)
     selector = Selector(tcfg.select, selection_splits, prepared, method.test_transform(cfg, norm),
                         tcfg.select_batch_size, device, precision, tcfg.channels_last,
-                        held_out) if selection_splits else None
+                        held_out, tcfg.select_metric) if selection_splits else None
     if optimization.needs_scores and selector is None:
         raise DmlbenchError(f"{method.name}'s reduce-on-plateau schedule or early stopping reads a per-epoch "
                             f"selection score: set train.select: best_val (or best_test), or switch them off in "
@@ -145,7 +146,9 @@ def _train(job: TrainJob, where: Distributed) -> list | None:
                        start=start)
     state.progress, state.carried = _resume(state)
     if selector is not None and selector.best is None:  # a fresh start: the untrained network is a candidate too
-        selector.observe(model, 0)
+        scores = selector.observe(model, 0)
+        if where.is_main:  # printed as the later epochs' scores, so a reader sees where selection starts from
+            print(f"epoch 0/{optimization.total_epochs(cfg.epochs)} (untrained):{_score_text(selector.prefix, scores)}", flush=True)
     _epochs(state)
     if not where.is_main:
         return None
@@ -214,7 +217,7 @@ def _train_epoch(state: EpochState, epochs: int) -> None:
     if selector is not None:  # every rank scores the same images, so all agree on the best epoch
         scores = selector.observe(step.model, progress.epoch + 1)
         summary["scores"] = {f"{selector.prefix}/{name}": value for name, value in scores.items()}
-    optimization.end_epoch(progress.epoch, scores["recall@1"] if scores else None)
+    optimization.end_epoch(progress.epoch, scores[selector.metric] if scores else None)
     progress.history.append(summary)
     progress.epoch, progress.step, progress.sums = progress.epoch + 1, 0, {}
     state.save()
@@ -222,9 +225,14 @@ def _train_epoch(state: EpochState, epochs: int) -> None:
         return
     phase = " (head only)" if trainable is not None else ""
     accuracy = f" acc {summary['accuracy']:.3f}" if summary["accuracy"] is not None else ""
-    scores = "".join(f" {name} {value:.4f}" for name, value in summary.get("scores", {}).items())
+    scores = _score_text(selector.prefix, scores) if selector is not None else ""
     print(f"epoch {progress.epoch}/{epochs}{phase}: loss {summary['terms']['loss']:.4f}{accuracy}{scores} "
           f"lr {rates['lr']:.2e} {summary['images'] / max(seconds, 1e-9):.1f} img/s", flush=True)
+
+
+def _score_text(prefix: str, scores: dict) -> str:
+    """' val/map@r 0.4312 val/recall@1 0.7500': the selection scores of one epoch as the console shows them."""
+    return "".join(f" {prefix}/{name} {value:.4f}" for name, value in scores.items())
 
 
 def _after_step(state: EpochState) -> None:
