@@ -85,6 +85,7 @@ def test_top_1_and_ap_agree_with_evaluates_metrics():
     gallery, gallery_labels = torch.randint(-16, 17, (30, 8), generator=gen) / 16, torch.randint(0, 6, (30,),
                                                                                                   generator=gen)
     qg = retrieval_metrics(x, labels, gallery, gallery_labels, ks=(1,))
+    # exact dot products again (multiples of 1/16): the same rankings; both float64 means of the same APs
     assert average_precision_at_r(x, labels, gallery, gallery_labels).nanmean().item() == pytest.approx(
         qg["map@r"], abs=1e-12)
 

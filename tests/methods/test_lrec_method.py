@@ -56,16 +56,18 @@ def test_std_must_be_positive():
 
 
 def test_loss_and_accuracy_use_each_learners_meta_labels():
-    model = METHOD.build_model(CFG, "resnet18", 3, False, 0).eval()
-    outputs = model(torch.randn(4, 3, 32, 32))
+    # float64: the loss and F.cross_entropy are two routes to the same value, equal to rounding (1e-16) in float64
+    model = METHOD.build_model(CFG, "resnet18", 3, False, 0).eval().double()
+    outputs = model(torch.randn(4, 3, 32, 32, dtype=torch.float64))
     labels = torch.tensor([0, 1, 2, 1])
     meta = torch.as_tensor(assign_meta_classes(3, 2, 2, 0))
     assert torch.equal(outputs[2], meta)
     targets = meta[:, labels].T  # (4 images, 2 learners)
     expected = torch.nn.functional.cross_entropy(outputs[1].reshape(8, 2), targets.reshape(8))
-    assert METHOD.loss(CFG, outputs, labels)["loss"].item() == pytest.approx(expected.item(), abs=1e-6)
+    # float64 log-sum-exps of 2 logits and a mean of 8 terms by two routes: roundings of 1e-16, far below 1e-12
+    assert METHOD.loss(CFG, outputs, labels)["loss"].item() == pytest.approx(expected.item(), rel=0, abs=1e-12)
     hits = (outputs[1].argmax(dim=2) == targets).sum().item()
-    assert METHOD.correct(CFG, outputs, labels).item() == pytest.approx(hits / 2)
+    assert METHOD.correct(CFG, outputs, labels).item() == hits / 2  # a count halved: exact
 
 
 def test_adam_and_the_seeds_milestones():
@@ -108,6 +110,8 @@ def test_dataset_normalisation_from_the_config_or_prepare(tmp_path):
     assert METHOD.normalization(cars, IMAGENET, tmp_path).mean == (0.4853, 0.4965, 0.4295)
     image = Image.new("RGB", (40, 40), (51, 102, 153))  # 0.2, 0.4, 0.6
     pixel = METHOD.test_transform(dataset, norm)(image)[:, 0, 0]
+    # float32: ToTensor's / 255 and (x - mean) / std round a few times (6e-8 relative each), far inside
+    # assert_close's float32 default (1.3e-6 relative + 1e-5); a wrong statistic moves a value by >= 0.1.
     torch.testing.assert_close(pixel, torch.tensor([0.25, 0.4, 0.5]))
 
 
@@ -134,4 +138,5 @@ def test_training_writes_a_model_file_that_rebuilds_the_ensemble(prepared: Path,
     assert readable["meta_labels_per_learner"] == [" ".join(map(str, r)) for r in model.meta_labels.tolist()]
     embedding = model.eval()(torch.randn(2, 3, 32, 32))[0]
     assert embedding.shape == (2, 4)
+    # float32 unit norms of 4 values: a few roundings of 6e-8, inside assert_close's float32 default (1.3e-6)
     torch.testing.assert_close(embedding.norm(dim=1), torch.ones(2))
