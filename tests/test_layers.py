@@ -30,7 +30,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 # sections, identity; stage, run_steps, prepare_folder, stage_params) count as those layers meanwhile.
 LAYERS = (
     ("cli", (("dmlbench.cli",),)),
-    ("grid", (("dmlbench.grid",),)),
+    ("grid | sweep", (("dmlbench.grid",), ("dmlbench.sweep",))),
     ("pipeline", (("dmlbench.pipeline", "dmlbench.stage", "dmlbench.run_steps", "dmlbench.prepare_folder",
                    "dmlbench.stage_params"),)),
     ("reporting", (("dmlbench.reporting",),)),

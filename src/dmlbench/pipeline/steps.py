@@ -32,9 +32,10 @@ def embed_run(xp: ExperimentParams, run: Run, paths: RunPaths, prepared: Path) -
     return splits
 
 
-def evaluate_run(xp: ExperimentParams, run: Run, paths: RunPaths) -> dict:
-    """Score the run's embeddings and write its metrics file; returns evaluate_splits' result."""
+def evaluate_run(xp: ExperimentParams, run: Run, paths: RunPaths, extra: dict | None = None) -> dict:
+    """Score the run's embeddings and write its metrics file (with ``extra``'s keys added, e.g. a sweep's facts);
+    returns evaluate_splits' result."""
     saved = load_embeddings(paths.embeddings, run.record())
     result = evaluate_splits(saved["splits"], xp.recall_ks, xp.evaluate.chunk_size, xp.method.features)
-    atomic.write_json(paths.metrics, run_record(xp, run, saved, result))
+    atomic.write_json(paths.metrics, {**run_record(xp, run, saved, result), **(extra or {})})
     return result
