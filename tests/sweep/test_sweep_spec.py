@@ -81,3 +81,15 @@ def test_a_trial_that_would_not_select_on_validation_is_refused():
         with pytest.raises(DmlbenchError, match=f"sweep trial cgd-t0: train.select is '{select}'; a sweep's trials "
                                                 f"select on held-out training classes: set base.train.select"):
             check_selects_on_validation(SimpleNamespace(train=SimpleNamespace(select=select)), "cgd-t0")
+
+
+def test_a_trials_block_the_spaces_no_longer_draw_is_refused(tmp_path):
+    from dmlbench.sweep import check_trials_current
+
+    current = {**sweep(), "trials": draw_trials(sweep())}
+    check_trials_current(current, tmp_path / "params.yaml")
+    for edited in ({**current, "budget": 3}, {**current, "seed": 5},
+                   {**current, "methods": {"cgd": {"space": {"lr": [0.5, 0.6, 0.7, 0.8]}}}}):
+        with pytest.raises(DmlbenchError, match="the trials block is not what budget, seed and the spaces draw .*: "
+                                                "run python -m dmlbench.sweep write"):
+            check_trials_current(edited, tmp_path / "params.yaml")

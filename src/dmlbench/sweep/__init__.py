@@ -95,9 +95,17 @@ def trial_params(sweep: dict, trial: dict) -> dict[str, Any]:
     return params
 
 
+def check_trials_current(sweep: dict, path: Path = SWEEP_PARAMS) -> None:
+    """Refuse a ``trials:`` block that budget, seed and the spaces no longer give (edited without rewriting it)."""
+    if (sweep.get("trials") or {}) != draw_trials(sweep):
+        raise DmlbenchError(f"{path}: the trials block is not what budget, seed and the spaces draw (edited since "
+                            f"it was written): run python -m dmlbench.sweep write")
+
+
 def load_trial(name: str, path: Path = SWEEP_PARAMS) -> tuple[dict, dict]:
     """(the full params, the ``trials:`` entry) of the trial ``name``."""
     sweep = read_sweep(path)
+    check_trials_current(sweep, path)
     trials = sweep.get("trials") or {}
     if name not in trials:
         raise DmlbenchError(f"no trial {name!r} in {path}: run python -m dmlbench.sweep write after editing it")

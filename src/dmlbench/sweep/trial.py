@@ -8,7 +8,7 @@ from dmlbench.params.experiment import ExperimentParams
 from dmlbench.pipeline import experiment
 from dmlbench.pipeline.run_name import run_of
 from dmlbench.pipeline.steps import embed_run, evaluate_run
-from dmlbench.sweep import SWEEP_PREPARED, TRIALS_DIR, load_trial, read_sweep, trial_paths
+from dmlbench.sweep import SWEEP_PREPARED, TRIALS_DIR, check_trials_current, load_trial, read_sweep, trial_paths
 from dmlbench.sweep.choose import choose, read_trials, trial_record, write_trial_record
 from dmlbench.training.model_file import read_model_file
 
@@ -32,10 +32,8 @@ def evaluate_chosen(method: str) -> dict:
     """Choose ``method``'s trial by validation score, embed the test set with it alone, write its metrics file
     (with the sweep's facts: trials, chosen, every trial's scores) and return that record."""
     sweep = read_sweep()
-    names = [n for n, t in (sweep.get("trials") or {}).items() if t["method"] == method]
-    if len(names) != sweep["budget"]:
-        raise DmlbenchError(f"sweeps/params.yaml lists {len(names)} trials of {method}, not the budget of "
-                            f"{sweep['budget']}: run python -m dmlbench.sweep write")
+    check_trials_current(sweep)
+    names = [n for n, t in sweep["trials"].items() if t["method"] == method]
     records = read_trials(TRIALS_DIR / method, names)
     chosen = choose(records)
     params, trial = load_trial(chosen["trial"])
