@@ -7,7 +7,6 @@ persisted outputs (models/, metrics/runs/) keep every row's run; a finished row'
 checkpoint instead of training again, so a second call after a failure redoes only what is missing.
 """
 
-import argparse
 import copy
 import subprocess
 from pathlib import Path
@@ -18,7 +17,6 @@ import yaml
 from dmlbench import atomic
 from dmlbench.errors import DmlbenchError
 from dmlbench.pipeline.experiment import load_experiment
-from dmlbench.pipeline.stage import run
 
 ROWS_FILE = Path("benchmarks/demo_rows.yaml")
 PARAMS = Path("params.yaml")
@@ -86,15 +84,3 @@ def run_rows(names: list[str], rows_path: Path = ROWS_FILE, repro: Callable[[], 
                                     f"the rows before it are kept: rerun with --only {' '.join(chosen[number - 1:])}")
     finally:
         atomic.write_text(PARAMS, original)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m dmlbench.demo_rows", description=__doc__.split("\n")[0])
-    parser.add_argument("--only", nargs="+", default=[], metavar="ROW", help="these rows only (names in the file)")
-    parser.add_argument("--rows", type=Path, default=ROWS_FILE, help=f"the rows file (default {ROWS_FILE})")
-    args = parser.parse_args()
-    run_rows(args.only, args.rows)
-
-
-if __name__ == "__main__":
-    run(main)
