@@ -28,7 +28,6 @@ from typing import Any, NamedTuple
 import torch
 from torch.utils.data import DataLoader
 
-from dmlbench.config import section
 from dmlbench.data.image_dataset import ManifestDataset, class_list
 from dmlbench.data.manifest import read_manifest
 from dmlbench.data.sampler import SeededBatches
@@ -37,11 +36,12 @@ from dmlbench.errors import DmlbenchError
 from dmlbench.grid import GRID_PARAMS, RECIPES_DIR, cell_params, grid_cells, load_recipes, read_grid
 from dmlbench.methods import METHODS
 from dmlbench.methods.method import input_normalization
-from dmlbench.prepare_folder import prepare_folder
-from dmlbench.sections import PRECISIONS, PrepareConfig, TrainConfig
-from dmlbench.stage_params import method_config
-from dmlbench.training.distributed import SINGLE, device_for
 from dmlbench.models.precision import loader_options, resolve_precision, select_kernels
+from dmlbench.params.load import section
+from dmlbench.params.sections import PRECISIONS, PrepareConfig, TrainConfig
+from dmlbench.pipeline.experiment import method_config
+from dmlbench.pipeline.prepare import prepare_folder
+from dmlbench.training.distributed import SINGLE, device_for
 from dmlbench.training.seeding import seed_worker
 from dmlbench.training.step import TrainStep
 

@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from dmlbench.reporting.complexity import count_flops, count_params, format_count
 from dmlbench.models.cgd import CGD
+from dmlbench.reporting.complexity import count_flops, count_params, format_count
 
 CLASSES = {"cars": 98, "sop": 11318, "inshop": 3997}
 SEED_TABLE = {  # (params, MACs) as the CGD README prints them
@@ -82,7 +82,7 @@ def test_each_grid_cell_is_built_with_its_own_datasets_params():
     """A method section's per_dataset overrides reach the complexity grid: SOP's cell uses SOP's feature_dim."""
     from committed import committed_params
     from dmlbench.reporting.complexity import measure
-    from dmlbench.stage_params import method_config
+    from dmlbench.pipeline.experiment import method_config
 
     params = committed_params()
     params["normsoftmax"]["per_dataset"] = {"sop": {"feature_dim": 64}}
@@ -98,7 +98,7 @@ def test_each_grid_cell_is_built_with_its_own_datasets_params():
 def test_per_dataset_overrides_are_validated():
     from committed import committed_params
     from dmlbench.errors import DmlbenchError
-    from dmlbench.stage_params import method_config
+    from dmlbench.pipeline.experiment import method_config
 
     params = committed_params()
     params["normsoftmax"]["per_dataset"] = {"soop": {"feature_dim": 64}}

@@ -2,10 +2,10 @@
 
 import pytest
 
-from dmlbench.config import build
 from dmlbench.data.protocol import recall_ks
 from dmlbench.errors import DmlbenchError
-from dmlbench.sections import EvaluateConfig, PrepareConfig
+from dmlbench.params.load import build
+from dmlbench.params.sections import EvaluateConfig, PrepareConfig
 
 
 def test_recall_ks_null_list_and_bad_values():

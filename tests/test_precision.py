@@ -7,17 +7,17 @@ import pytest
 import torch
 from torch import nn
 
-from dmlbench.training.checkpoint import Progress, load_checkpoint, save_checkpoint
-from dmlbench.config import section
-from dmlbench.retrieval.embedding import embed_images
 from dmlbench.errors import DmlbenchError
-from dmlbench.sections import EmbedConfig, TrainConfig
 from dmlbench.methods import get_method
 from dmlbench.methods.cgd import CGDConfig
 from dmlbench.methods.normsoftmax import NormSoftmaxConfig
 from dmlbench.methods.optimization import Optimization
-from dmlbench.training.step import TrainStep
 from dmlbench.models.precision import loader_options, resolve_precision
+from dmlbench.params.load import section
+from dmlbench.params.sections import EmbedConfig, TrainConfig
+from dmlbench.retrieval.embedding import embed_images
+from dmlbench.training.checkpoint import Progress, load_checkpoint, save_checkpoint
+from dmlbench.training.step import TrainStep
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")  # a cuda device object needs no GPU until used
 CGD = CGDConfig(gd_config="SG", feature_dim=32, smoothing=0.1, temperature=0.5, margin=0.1, freeze_bn=False,

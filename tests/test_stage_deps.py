@@ -66,6 +66,15 @@ def test_stage_deps_cover_every_imported_module(name):
     assert not missing, f"stage {name} imports modules its deps in dvc.yaml miss: {missing}"
 
 
+@pytest.mark.parametrize("name", sorted(STAGES))
+def test_every_code_dep_exists(name):
+    """A dep under src/ or stages/ that is gone (a deleted module, a moved file) stops dvc repro: none is listed.
+    The other deps (params.checked, the prepared data) are earlier stages' outs."""
+    deps = [d if isinstance(d, str) else next(iter(d)) for d in STAGES[name]["deps"]]
+    gone = [d for d in deps if d.startswith(("src/", "stages/")) and not (REPO / d).exists()]
+    assert not gone, f"stage {name} lists deps that do not exist: {gone}"
+
+
 def test_the_check_sees_lazy_imports():
     """model_file.py imports the method registry inside a function: the closure must still reach it."""
     reached = {p.relative_to(REPO).as_posix() for p in project_files(SRC / "dmlbench" / "training" / "model_file.py")}

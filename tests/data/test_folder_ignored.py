@@ -6,12 +6,12 @@ import os
 import pytest
 from PIL import Image
 
-from dmlbench.config import build
 from dmlbench.data.folder import IGNORED, OWN_FIX, RENAME_FIX, read_folder, scan_folder
 from dmlbench.data.prepare import SKIP_REPORT, read_skip_report
 from dmlbench.errors import DmlbenchError
-from dmlbench.prepare_folder import prepare_folder
-from dmlbench.sections import PrepareConfig
+from dmlbench.params.load import build
+from dmlbench.params.sections import PrepareConfig
+from dmlbench.pipeline.prepare import prepare_folder
 from fake_datasets import write_fake_folder, write_jpeg
 
 REASON = {kind: reason for kind, (_, reason) in IGNORED.items()}

@@ -9,12 +9,12 @@ import pytest
 import yaml
 from PIL import Image
 
-from dmlbench.config import build
 from dmlbench.data.cub import read_cub
 from dmlbench.data.folder import read_folder
 from dmlbench.data.prepare import SKIP_REPORT, prepare_dataset, prepared_path, read_skip_report
 from dmlbench.errors import DmlbenchError
-from dmlbench.sections import PrepareConfig
+from dmlbench.params.load import build
+from dmlbench.params.sections import PrepareConfig
 from fake_datasets import write_fake_folder
 
 REPO = Path(__file__).resolve().parents[2]

@@ -10,7 +10,6 @@ import pytest
 import torch
 from PIL import Image
 
-from dmlbench.config import build
 from dmlbench.data.cgdtf_augment import SeedAugmentation
 from dmlbench.data.pad_square import PadToSquare
 from dmlbench.errors import DmlbenchError
@@ -21,6 +20,7 @@ from dmlbench.methods import METHODS
 from dmlbench.methods.cgdtf import CGDTFConfig, seed_epoch_length
 from dmlbench.models.backbones import IMAGENET
 from dmlbench.models.cgdtf import CGDTF, ReferenceHead
+from dmlbench.params.load import build
 from dmlbench.params.sections import TrainConfig
 from dmlbench.training import loop
 from dmlbench.training.loop import TrainJob

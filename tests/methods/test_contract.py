@@ -16,10 +16,10 @@ from dmlbench.data.transforms import eval_preset, train_preset
 from dmlbench.errors import DmlbenchError
 from dmlbench.identity import Experiment, make_run
 from dmlbench.methods.method import Method
-from dmlbench.models.backbones import build_trunk
-from dmlbench.sections import TrainConfig
-from dmlbench.training import loop
 from dmlbench.methods.optimization import Optimization
+from dmlbench.models.backbones import build_trunk
+from dmlbench.params.sections import TrainConfig
+from dmlbench.training import loop
 
 
 @dataclass(frozen=True)

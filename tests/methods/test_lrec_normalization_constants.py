@@ -5,12 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from dmlbench.config import load_params
 from dmlbench.grid import cell_params, load_recipes, read_grid
 from dmlbench.methods import METHODS
 from dmlbench.methods.lrec import DatasetNormalization
 from dmlbench.models.backbones import IMAGENET
-from dmlbench.stage_params import method_config
+from dmlbench.params.load import load_params
+from dmlbench.pipeline.experiment import method_config
 
 # The seed lineage's constants as its REIR ancestor published them (rgb_mean / rgb_std per dataset, the same for
 # both crops); written out here from SPEC.md "LREC (ancestor)", not read from the recipe under test.

@@ -8,12 +8,12 @@ import pytest
 import torch
 from PIL import Image
 
-from dmlbench.config import build
 from dmlbench.errors import DmlbenchError
 from dmlbench.identity import Experiment, make_run
 from dmlbench.methods import METHODS
 from dmlbench.methods.unifiedproxy import ADAMP, AdamPAnyLayout, UnifiedProxyConfig
 from dmlbench.models.backbones import IMAGENET
+from dmlbench.params.load import build
 from dmlbench.params.sections import TrainConfig
 from dmlbench.training import loop
 from dmlbench.training.loop import TrainJob

@@ -4,12 +4,12 @@ from dataclasses import dataclass
 
 import torch
 
-from dmlbench.config import require
 from dmlbench.losses.smoothed_ce import label_smoothed_cross_entropy
 from dmlbench.losses.triplet import batch_hard_triplet
 from dmlbench.methods.defaults import argmax_correct, pxk_with_pairs
 from dmlbench.methods.method import Method
 from dmlbench.models.cgd import CGD, check_descriptors
+from dmlbench.params.load import require
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ from typing import Literal
 import torch
 from torchvision import transforms as T
 
-from dmlbench.config import require
 from dmlbench.data.cgdtf_augment import SeedAugmentation
 from dmlbench.data.pad_square import PadToSquare
 from dmlbench.data.sampler import PxKSampler
@@ -20,9 +19,10 @@ from dmlbench.losses.smoothed_ce import label_smoothed_cross_entropy
 from dmlbench.losses.soft_batch_hard import soft_batch_hard_triplet
 from dmlbench.methods.defaults import argmax_correct
 from dmlbench.methods.method import Method
+from dmlbench.methods.optimization import Optimization
 from dmlbench.models.cgd import check_descriptors
 from dmlbench.models.cgdtf import CGDTF, ReferenceHead
-from dmlbench.methods.optimization import Optimization
+from dmlbench.params.load import require
 
 LOSSES = {"hap2s": hap2s_loss, "batch_hard": soft_batch_hard_triplet}
 # The seed's auxiliary classification loss: Keras's categorical cross-entropy on logits / 0.5 with label_smoothing

@@ -9,7 +9,6 @@ from typing import Literal
 import torch
 from torchvision import transforms as T
 
-from dmlbench.config import require
 from dmlbench.data.prepare import IMAGE_STATS
 from dmlbench.data.transforms import to_network_input
 from dmlbench.errors import DmlbenchError
@@ -18,6 +17,7 @@ from dmlbench.methods.method import Method
 from dmlbench.models.backbones import Normalization
 from dmlbench.models.lrec import LREC, stem_and_learners
 from dmlbench.models.meta_classes import assign_meta_classes
+from dmlbench.params.load import require
 
 
 @dataclass(frozen=True)

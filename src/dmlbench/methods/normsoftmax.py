@@ -4,12 +4,12 @@ from dataclasses import dataclass
 
 import torch
 
-from dmlbench.config import require
 from dmlbench.losses.normalized_softmax import normalized_softmax_loss
 from dmlbench.methods.defaults import argmax_correct
 from dmlbench.methods.method import Method
-from dmlbench.models.normsoftmax import NormSoftmax
 from dmlbench.methods.optimization import Optimization
+from dmlbench.models.normsoftmax import NormSoftmax
+from dmlbench.params.load import require
 
 
 @dataclass(frozen=True)

@@ -8,14 +8,14 @@ import torch
 from adamp import AdamP
 from torchvision import transforms as T
 
-from dmlbench.config import require
 from dmlbench.data.transforms import to_network_input
 from dmlbench.losses.balanced_proxy import balanced_proxy_terms
 from dmlbench.losses.proxy_anchor import proxy_anchor_loss
 from dmlbench.methods.defaults import argmax_correct
 from dmlbench.methods.method import Method
-from dmlbench.models.unifiedproxy import UnifiedProxy
 from dmlbench.methods.optimization import Optimization
+from dmlbench.models.unifiedproxy import UnifiedProxy
+from dmlbench.params.load import require
 
 # AdamP's own hyper-parameters, its defaults, which the seed kept (no weight decay, so wd_ratio acts on nothing).
 ADAMP = {"betas": (0.9, 0.999), "delta": 0.1, "wd_ratio": 0.1, "weight_decay": 0.0}

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import torch
 
-from dmlbench.config import plain
-from dmlbench.errors import DmlbenchError
 from dmlbench.data.manifest import EVAL_LAYOUTS
+from dmlbench.errors import DmlbenchError
+from dmlbench.params.load import plain
 from dmlbench.retrieval.intervals import bootstrap_facts, metric_intervals
 from dmlbench.retrieval.metrics import per_query_values, queries_without_relevant
 from dmlbench.retrieval.per_query import PerQuery
