@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from dmlbench.errors import DmlbenchError
+from dmlbench.pipeline import stage
 
 
 class _Parser(argparse.ArgumentParser):
@@ -55,8 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser().parse_args(argv)
         {"query": _query, "export": _export, "compare": _compare, "runs": _runs}[args.command](args)
     except DmlbenchError as exc:
-        print(f"dmlbench: error: {exc}", file=sys.stderr)
-        return 2
+        return stage.report(exc)  # the stages' own line and status, without their sys.exit
     return 0
 
 

@@ -5,6 +5,8 @@ from typing import Callable, NoReturn
 
 from dmlbench.errors import DmlbenchError
 
+ERROR_STATUS = 2  # a usage or input problem, not a crash (which exits 1 with its traceback)
+
 
 def run(main: Callable[[], object]) -> None:
     """Run a stage's ``main``; a DmlbenchError becomes one line on stderr and exit status 2."""
@@ -14,7 +16,12 @@ def run(main: Callable[[], object]) -> None:
         fail(exc)
 
 
-def fail(exc: DmlbenchError) -> NoReturn:
-    """Print ``exc`` as the one error line and exit with status 2 (a usage or input problem, not a crash)."""
+def report(exc: DmlbenchError) -> int:
+    """Print ``exc`` as the one `dmlbench: error:` line on stderr; return the exit status for it."""
     print(f"dmlbench: error: {exc}", file=sys.stderr)
-    sys.exit(2)
+    return ERROR_STATUS
+
+
+def fail(exc: DmlbenchError) -> NoReturn:
+    """Print ``exc`` as the one error line and exit with ERROR_STATUS."""
+    sys.exit(report(exc))
