@@ -44,8 +44,8 @@ class CGDTFConfig:
     lr: float  # Adam
     epochs: int
     image_size: int  # the padded square is resized to image_size x image_size, in training and testing
-    plateau_patience: int = 0  # > 0: lr x0.1 on the N-th epoch in a row without a better selection R@1 (Keras's)
-    stop_patience: int = 0  # > 0: stop after this many epochs without a better selection R@1 (train.select)
+    plateau_patience: int = 0  # > 0: lr x0.1 on the N-th epoch in a row without a better selection score (Keras's)
+    stop_patience: int = 0  # > 0: stop after this many epochs without a better selection score (train.select)
 
     def __post_init__(self) -> None:
         if self.model == "cgd":

@@ -65,7 +65,7 @@ class Optimization:
 
     def end_epoch(self, epoch: int, score: float | None = None) -> None:
         """Step the main schedule after a main-phase epoch (frozen epochs included; warm-up epochs not); a
-        reduce-on-plateau schedule steps on ``score``, the epoch's selection Recall@1."""
+        reduce-on-plateau schedule steps on ``score``, the epoch's selection score (train.select_metric)."""
         if self.warming_up(epoch):
             return
         if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
