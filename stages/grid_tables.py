@@ -8,11 +8,10 @@ from dmlbench.grid import GRID_METRICS
 from dmlbench.pipeline import stage
 from dmlbench.reporting.overview import overview_points, plot_overview
 from dmlbench.reporting.run_checks import load_checked_runs
-from dmlbench.reporting.tables import load_published, render_tables, replace_block
+from dmlbench.reporting.tables import PUBLISHED, load_published, render_tables, replace_block
 
 PAGE = Path("benchmarks/README.md")
 OVERVIEW = Path("benchmarks/overview.png")
-PUBLISHED = Path("benchmarks/published")
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ from dmlbench.params.load import load_params, section
 from dmlbench.params.sections import TablesConfig
 from dmlbench.pipeline import stage
 from dmlbench.reporting.run_checks import load_checked_complexity, load_checked_runs
-from dmlbench.reporting.tables import load_published, render_tables, replace_block
+from dmlbench.reporting.tables import PUBLISHED, load_published, render_tables, replace_block
 
 
 def main() -> None:
@@ -19,7 +19,7 @@ def main() -> None:
         raise DmlbenchError(f"{readme} not found: set tables.readme to the file that holds the table markers")
     # Checked before anything is rendered: a NaN or a recall of 5.0 stops here with the file and key named.
     block = render_tables(load_checked_runs(RUNS_DIR), load_checked_complexity(COMPLEXITY_DIR),
-                          load_published(Path("benchmarks/published")))
+                          load_published(PUBLISHED))
     text = readme.read_text(encoding="utf-8")
     updated = replace_block(text, block, str(readme))
     if updated != text:

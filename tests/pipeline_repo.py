@@ -13,9 +13,10 @@ from filelock import FileLock
 
 from dmlbench.pipeline.experiment import load_experiment
 from dmlbench.pipeline.run_name import run_of
+from dmlbench.reporting.tables import PUBLISHED
 
 REPO = Path(__file__).resolve().parents[1]
-COPIED = ["dvc.yaml", "params.yaml", "README.md", "stages", "src", "benchmarks/published"]
+COPIED = ["dvc.yaml", "params.yaml", "README.md", "stages", "src", str(PUBLISHED)]
 
 
 # The stage to name to `dvc repro` / `dvc exp run` where a test reads runs, metrics, complexity and the README

@@ -13,6 +13,7 @@ from dmlbench.grid.__main__ import main
 from dmlbench.identity import make_run
 from dmlbench.pipeline.experiment import load_experiment
 from dmlbench.pipeline.run_name import identity_values
+from dmlbench.reporting.tables import PUBLISHED
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -46,7 +47,7 @@ def test_every_cell_is_a_valid_experiment_with_its_seeds_recipe():
 def test_every_published_cell_of_the_seeds_has_a_grid_cell():
     cells = read_grid()["cells"].values()
     trained = {(c["method"], c["backbone"], c["dataset"], c["crop"]) for c in cells if c["set"].get("epochs") != 0}
-    for path in sorted((REPO / "benchmarks/published").glob("*.yaml")):
+    for path in sorted((REPO / PUBLISHED).glob("*.yaml")):
         seed = yaml.safe_load(path.read_text())
         if seed["method"] not in load_recipes():
             continue

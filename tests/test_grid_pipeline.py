@@ -15,6 +15,7 @@ import yaml
 
 from dmlbench.data.synthetic import write_synthetic
 from dmlbench.provenance import without_timings
+from dmlbench.reporting.tables import PUBLISHED
 
 REPO = Path(__file__).resolve().parents[1]
 CELL_1, CELL_2 = "cgd-resnet18-synthetic-uncropped-s0", "cgd-resnet18-synthetic-uncropped-margin_0p2-s0"
@@ -60,7 +61,7 @@ def origin(tmp_path_factory) -> Path:
     (origin / "benchmarks/recipes").mkdir(parents=True)
     for name in ("dvc.yaml", "README.md", ".gitignore"):
         shutil.copy(REPO / "benchmarks" / name, origin / "benchmarks" / name)
-    shutil.copytree(REPO / "benchmarks/published", origin / "benchmarks/published")
+    shutil.copytree(REPO / PUBLISHED, origin / PUBLISHED)
     (origin / "benchmarks/metrics").mkdir()
     (origin / "benchmarks/metrics/.gitkeep").write_text("")
     (origin / "benchmarks/recipes/cgd.yaml").write_text(yaml.safe_dump(RECIPE))

@@ -15,6 +15,7 @@ from pipeline_repo import REPO, tiny_params
 
 from dmlbench.pipeline.experiment import load_experiment
 from dmlbench.pipeline.run_name import run_of
+from dmlbench.reporting.tables import PUBLISHED
 
 STAGE_ORDER = ("check", "synthesize", "prepare", "train", "embed", "evaluate", "complexity", "tables")
 PREPARED = Path("data/prepared/synthetic-uncropped")
@@ -28,7 +29,7 @@ def run_stage(root: Path, name: str) -> subprocess.CompletedProcess:
 def workspace(tmp_path_factory) -> Path:
     """The stage scripts, tiny params and the outputs of one good run of every stage, without DVC."""
     root = tmp_path_factory.mktemp("stages")
-    for name in ("stages", "benchmarks/published"):
+    for name in ("stages", PUBLISHED):
         shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "README.md", root / "README.md")
     (root / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))

@@ -14,6 +14,7 @@ import pytest
 
 from dmlbench.errors import DmlbenchError
 from dmlbench.reporting.run_checks import load_checked_complexity, load_checked_runs
+from dmlbench.reporting.tables import PUBLISHED
 
 REPO = Path(__file__).resolve().parents[2]
 RUN = {
@@ -144,7 +145,7 @@ def test_the_repositorys_own_metrics_files_pass():
 @pytest.mark.parametrize("value", [math.nan, 5.0])
 def test_the_grid_tables_stage_refuses_a_bad_cell_and_writes_nothing(tmp_path, value):
     """stages/grid_tables.py as `dvc repro benchmarks/dvc.yaml:tables` runs it: one line, page and picture kept."""
-    for name in ("stages", "benchmarks/published"):
+    for name in ("stages", PUBLISHED):
         shutil.copytree(REPO / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
     page = tmp_path / "benchmarks/README.md"
     page.write_text("before\n<!-- tables:start -->\nold\n<!-- tables:end -->\n")

@@ -18,6 +18,7 @@ BACKBONE_TITLES = {"resnet18": "ResNet18", "resnet34": "ResNet34", "resnet50": "
                    "resnext50": "ResNeXt50", "googlenet": "GoogLeNet", "bn_inception": "BN-Inception"}
 MISSING = "—"
 STALE = "†"  # marks a row the current code would not make as it is (reporting/staleness.py says why)
+PUBLISHED = Path("benchmarks/published")  # the seeds' published numbers, one YAML per seed: both tables stages read it
 WITH_INTERVAL = ("recall@1", "map@r")  # the columns that show a run's interval (every column would crowd the table)
 
 
@@ -92,7 +93,8 @@ def recall_table(dataset: str, runs, published: list[dict]) -> str:
                 values = cell["values"] if feature == "dense" else cell.get(feature)
                 shown = [f"{v:.1f}" for v in values] if values else [MISSING] * len(ks)
                 rows.append([method, BACKBONE_TITLES.get(backbone, backbone), cell["variant"], crop, feature,
-                             f"{seed['source']}, published (best test epoch)", MISSING, *shown, MISSING, MISSING, MISSING])
+                             f"{seed['source']}, published (best test epoch)", MISSING, *shown,
+                             MISSING, MISSING, MISSING])
     return tabulate(rows, header, tablefmt="github", disable_numparse=True)
 
 
