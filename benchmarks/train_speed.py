@@ -40,7 +40,7 @@ from dmlbench.models.precision import loader_options, resolve_precision, select_
 from dmlbench.params.load import section
 from dmlbench.params.sections import PRECISIONS, PrepareConfig, TrainConfig
 from dmlbench.pipeline.experiment import method_config
-from dmlbench.pipeline.prepare import prepare_folder
+from dmlbench.pipeline.prepare import UNCROPPED, prepare_folder
 from dmlbench.training.distributed import SINGLE, device_for
 from dmlbench.training.seeding import seed_worker
 from dmlbench.training.step import TrainStep
@@ -141,7 +141,7 @@ def write_dataset(root: Path, source_size: int, workers: int, unique_per_class: 
     write_synthetic(root / "raw", classes, unique_per_class, source_size, seed=0)
     base = section(read_grid(ROOT / GRID_PARAMS)["base"], "prepare", PrepareConfig)  # the grid's (seeds' quality)
     prepare = dataclasses.replace(base, workers=workers, check_counts=False)
-    prepare_folder("synthetic", "uncropped", root / "raw", root / "prepared", prepare)
+    prepare_folder("synthetic", UNCROPPED, root / "raw", root / "prepared", prepare)
     return root / "prepared"
 
 

@@ -7,10 +7,11 @@ import yaml
 
 from dmlbench.identity import (COMPLEXITY_DIR, IDENTITY_PARAMS, LIVE_DIR, RECALL_CURVE, RUNS_DIR, SUMMARY,
                                TRAINING_FIGURE, RunPaths)
+from dmlbench.params.experiment import EXPERIMENT_KEYS
 
 REPO = Path(__file__).resolve().parents[1]
 STAGES = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
-EXPERIMENT = ["method", "backbone", "dataset", "crop", "seed", "recipe", "${method}"]
+EXPERIMENT = [*EXPERIMENT_KEYS, "${method}"]  # params.yaml's top level and the method's section
 # Which stage writes each per-run path, and each path of the current run's view.
 WRITERS = {"model": "train", "checkpoint": "train", "embeddings": "embed", "metrics": "evaluate"}
 VIEWS = {LIVE_DIR / "plots" / "metrics": "train", LIVE_DIR / "metrics.json": "train", TRAINING_FIGURE: "train",

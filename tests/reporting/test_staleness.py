@@ -4,6 +4,7 @@ from pathlib import Path
 
 from dmlbench.identity import Experiment, make_run
 from dmlbench.methods import get_method
+from dmlbench.params.experiment import EXPERIMENT_KEYS
 from dmlbench.reporting.staleness import NO_PROVENANCE, current_name, staleness
 from dmlbench.reporting.tables import provenance_table, recall_table, render_tables
 
@@ -71,7 +72,7 @@ def test_a_best_val_row_made_before_the_selection_metric_is_marked():
     the metric, names it otherwise; a select: last row keeps its name (the metric picks nothing there)."""
     record = current_record()
     identity = {"train.pretrained": False, "train.select": "best_val", "data": "feedbeef"}
-    exp = Experiment(**{k: record["run"][k] for k in ("method", "backbone", "dataset", "crop", "seed", "recipe")})
+    exp = Experiment(**{k: record["run"][k] for k in EXPERIMENT_KEYS})
     cfg = get_method("cgd").config_cls(**CGD_SECTION)
     record["run"] = {**record["run"], **make_run(exp, "SG", cfg, identity).record(), "identity": identity}
     now = make_run(exp, "SG", cfg, {**identity, "train.select_metric": "recall@1"}).name

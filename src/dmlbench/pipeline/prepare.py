@@ -9,10 +9,12 @@ from dmlbench.data.folder import ignored_summary
 from dmlbench.data.manifest import read_manifest
 from dmlbench.data.prepare import IMAGE_STATS, SKIP_REPORT, image_stats, prepare_dataset, read_skip_report
 from dmlbench.data.readers import ignored_entries, image_fix, read_dataset
+from dmlbench.params.experiment import CROPS
 from dmlbench.params.load import section
 from dmlbench.params.sections import DataConfig, DataSelection, PrepareConfig, data_selection
 
 SYNTHETIC_RAW = Path("data/synthetic")  # the synthesize stage's out: the demo's raw dataset
+UNCROPPED, CROPPED = CROPS  # the whole image, or cut to its bounding box (the datasets that have boxes)
 
 
 def raw_folder(dataset: str, data_root: str) -> Path:
@@ -29,7 +31,7 @@ def prepare_folder(dataset: str, crop: str, raw: Path, out: Path, cfg: PrepareCo
     """Prepare ``raw`` into ``out`` with ``cfg`` (a PrepareConfig); returns the summary it writes."""
     records = read_dataset(dataset, raw, check_counts=cfg.check_counts)
     ignored = ignored_entries(dataset, raw)
-    summary = prepare_dataset(records, raw, out, crop == "cropped", cfg.max_side, cfg.workers,
+    summary = prepare_dataset(records, raw, out, crop == CROPPED, cfg.max_side, cfg.workers,
                               skip_corrupt=cfg.skip_corrupt, jpeg_quality=cfg.jpeg_quality,
                               fix=image_fix(dataset), ignored=ignored)
     atomic.write_json(out / "summary.json", summary)
