@@ -18,8 +18,8 @@ from dmlbench.data.manifest import write_manifest
 from dmlbench.data.paths import escape_problem
 from dmlbench.data.records import Record
 from dmlbench.errors import DmlbenchError
+from dmlbench.params.sections import JPEG_QUALITY
 
-JPEG_QUALITY = 95  # prepare.jpeg_quality's default; the seeds re-saved at PIL's default, 75
 RESTORE_FIX = "restore it from the original archive"  # a published dataset's fix; a folder of one's own has its own
 # Written with prepare.skip_corrupt: true, or when the reader ignored files (a folder dataset's other files).
 SKIP_REPORT = "skipped.csv"

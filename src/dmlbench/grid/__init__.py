@@ -22,6 +22,7 @@ import yaml
 from dmlbench import atomic
 from dmlbench.errors import DmlbenchError
 from dmlbench.identity import RunPaths
+from dmlbench.params.experiment import EXPERIMENT_KEYS
 from dmlbench.params.load import PER_DATASET
 from dmlbench.pipeline.prepare import raw_folder
 
@@ -110,7 +111,7 @@ def cell_params(base: dict, recipe: dict, cell: dict) -> dict[str, Any]:
         for overrides in (section.get(PER_DATASET) or {}).values():  # the cell's value wins over per-dataset ones
             overrides.pop(key, None)
     params[cell["method"]] = section
-    params.update({k: cell[k] for k in ("method", "backbone", "dataset", "crop", "seed")}, recipe=RECIPE_LABEL)
+    params.update({k: cell[k] for k in EXPERIMENT_KEYS if k != "recipe"}, recipe=RECIPE_LABEL)
     return params
 
 
@@ -183,7 +184,7 @@ def write_grid(grid_path: Path = GRID_PARAMS, recipes_dir: Path = RECIPES_DIR) -
 def dvc_sets(params: dict[str, Any], sections: tuple[str, ...]) -> list[str]:
     """``-S key=value`` options for ``dvc exp run`` that set every leaf of ``sections`` and the top-level keys."""
     options = []
-    for key in ("method", "backbone", "dataset", "crop", "seed", "recipe"):
+    for key in EXPERIMENT_KEYS:
         options += ["-S", f"{key}={params[key]}"]
     for section in sections:
         for key, value in params[section].items():

@@ -8,7 +8,7 @@ from dmlbench.errors import DmlbenchError
 from dmlbench.grid import GRID_PARAMS, GRID_SECTIONS, dvc_sets, params_of, write_grid
 from dmlbench.params.load import plain
 from dmlbench.pipeline.experiment import method_config
-from dmlbench.pipeline.stage import fail
+from dmlbench.pipeline.stage import ERROR_STATUS, fail
 
 
 def main(argv: list[str]) -> int:
@@ -24,7 +24,7 @@ def main(argv: list[str]) -> int:
         print(" ".join(_quote(o) for o in dvc_sets(params, (params["method"], *GRID_SECTIONS))))
         return 0
     print("usage: python -m dmlbench.grid write | sets <cell>", file=sys.stderr)
-    return 2
+    return ERROR_STATUS
 
 
 def _quote(option: str) -> str:

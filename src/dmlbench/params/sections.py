@@ -42,6 +42,10 @@ class SyntheticConfig:
         check_seed(self.seed, "synthetic.seed")
 
 
+JPEG_QUALITY = 95  # prepare.jpeg_quality's default (and the query picture's); the seeds re-saved at PIL's 75
+MAX_JPEG_QUALITY = 95  # Pillow accepts up to 100, but above 95 files grow a lot for no visible gain (Pillow's advice)
+
+
 @dataclass(frozen=True)
 class PrepareConfig:
     """How raw images become prepared ones: longest side cap (null keeps originals), decode processes,
@@ -51,15 +55,14 @@ class PrepareConfig:
     workers: int
     check_counts: bool = True  # false: a partial copy or a fixture; prepare warns that it is unchecked
     skip_corrupt: bool = False  # true: skip missing/corrupt/too-large images and list them in skipped.csv
-    jpeg_quality: int = 95  # of the re-saved images; the seeds used PIL's default, 75
+    jpeg_quality: int = JPEG_QUALITY  # of the re-saved images; the seeds used PIL's default, 75
 
     def __post_init__(self) -> None:
         require(self.max_side is None or self.max_side >= 32,
                 f"prepare.max_side must be >= 32 or null, got {self.max_side}")
         require(self.workers >= 0, f"prepare.workers must be >= 0, got {self.workers}")
-        # Pillow accepts up to 100, but above 95 JPEG files grow a lot for no visible gain (Pillow's own advice).
-        require(1 <= self.jpeg_quality <= 95,
-                f"prepare.jpeg_quality must be in [1, 95], got {self.jpeg_quality}")
+        require(1 <= self.jpeg_quality <= MAX_JPEG_QUALITY,
+                f"prepare.jpeg_quality must be in [1, {MAX_JPEG_QUALITY}], got {self.jpeg_quality}")
 
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")

@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from dmlbench import atomic
 from dmlbench.data.decode import UnreadableImage, decode_image
-from dmlbench.data.prepare import JPEG_QUALITY  # prepare's too: Pillow's default 75 would smear the captions
+from dmlbench.params.sections import JPEG_QUALITY  # prepare's too: Pillow's default 75 would smear the captions
 from dmlbench.data.paths import escape_problem
 from dmlbench.errors import DmlbenchError
 from dmlbench.reporting.figures import pyplot, save_png
