@@ -51,8 +51,11 @@ def test_the_frame_equals_the_committed_metrics_files():
             for name, number in (value.items() if isinstance(value, dict) else [(None, value)]):
                 column = f"{key}.{name}" if name else key
                 assert row[column] == number, (path.name, column)  # the very float the file holds
-        for key, pair in saved.get("intervals", {}).get("metrics", {}).items():
-            assert [row[f"{key}.low"], row[f"{key}.high"]] == pair
+        for key, value in saved.get("intervals", {}).get("metrics", {}).items():
+            # dense metrics hold a pair; a feature's (NormSoftmax's binary codes) a mapping of metric -> pair
+            for name, pair in (value.items() if isinstance(value, dict) else [(None, value)]):
+                column = f"{key}.{name}" if name else key
+                assert [row[f"{column}.low"], row[f"{column}.high"]] == pair, (path.name, column)
         assert pd.isna(row["commit"]) == (saved.get("provenance") is None)
 
 
