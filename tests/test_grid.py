@@ -35,6 +35,7 @@ def test_the_committed_cells_are_those_the_recipes_give():
     assert GRID_PARAMS.read_text().endswith(expected), "run: python -m dmlbench.grid write"
 
 
+@pytest.mark.slow  # validates all ~220 cells (~9 s); the other grid tests stay fast
 def test_every_cell_is_a_valid_experiment_with_its_seeds_recipe():
     names = set()
     for name in read_grid()["cells"]:

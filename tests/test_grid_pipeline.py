@@ -85,6 +85,7 @@ def clone(origin: Path, name: str) -> Path:
     return target
 
 
+@pytest.mark.slow  # dvc pipelines in clones, ~45 s each; the canary below keeps the module in the fast tier
 def test_the_grid_runs_every_cell_and_a_one_cell_change_reruns_that_cell(origin):
     one = clone(origin, "one")
     first = sh(one, "dvc", "repro", "benchmarks/dvc.yaml")
@@ -131,6 +132,7 @@ def test_a_plain_dvc_exp_run_warns_about_cells_nobody_ran_and_naming_the_pipelin
     assert plain.count("No file hash info found for") == 5, plain  # prepare's out, 2 cells x (run folder, metrics)
 
 
+@pytest.mark.slow  # dvc pipelines in clones, ~45 s each; the canary below keeps the module in the fast tier
 def test_three_clones_split_the_grid_through_a_dvc_remote(origin):
     a, b, c, single = (clone(origin, name) for name in ("a", "b", "c", "single"))
     sh(a, "dvc", "repro", f"benchmarks/dvc.yaml:cell@{CELL_1}")

@@ -168,6 +168,7 @@ def test_the_model_file_records_the_classes_held_out_and_the_printed_line(prepar
     assert held.summary() in capsys.readouterr().out.splitlines()
 
 
+@pytest.mark.slow  # three toy trainings each (~7 s); the selection metric and model-file tests keep best_val in the fast tier
 def test_best_val_keeps_the_best_epochs_weights(prepared12, tmp_path, monkeypatch, small_held_out):
     monkeypatch.setattr(Selector, "score", scripted([0.1, 0.5, 0.9, 0.3]))
     best = train(prepared12, tmp_path / "three", "best_val", epochs=3)
@@ -216,6 +217,7 @@ def test_best_val_scores_are_those_of_the_kept_model(prepared12, tmp_path, small
     assert [float(line.split("\t")[1]) for line in logged] == [s["recall@1"] for s in facts["selection_scores"][1:]]
 
 
+@pytest.mark.slow  # three toy trainings each (~7 s); the selection metric and model-file tests keep best_val in the fast tier
 def test_resume_keeps_the_best_so_far(prepared12, tmp_path, monkeypatch, small_held_out):
     monkeypatch.setattr(Selector, "score", scripted([0.1, 0.5, 0.9, 0.3]))
     straight = train(prepared12, tmp_path / "straight", "best_val")

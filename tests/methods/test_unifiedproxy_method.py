@@ -142,6 +142,7 @@ def test_after_the_frozen_epochs_the_backbone_trains_and_the_proxies_keep_100x_t
     assert all(0 <= h["accuracy"] <= 1 for h in history)  # nearest-proxy accuracy of the batch
 
 
+@pytest.mark.slow  # two trainings (~7 s); the contract's resume test over METHODS stays fast
 def test_resumed_in_the_middle_of_the_frozen_epochs_equals_an_uninterrupted_run(prepared, tmp_path, monkeypatch):
     train(prepared, tmp_path / "straight")
     calls = {"n": 0}
