@@ -96,7 +96,8 @@ def elapsed_record(out: Path) -> dict:
     return json.loads((out / "checkpoint.elapsed.json").read_text())
 
 
-@pytest.mark.slow  # subprocess training killed and resumed (15-30 s); in-process resume stays fast in the contract tests
+# Slow: a subprocess training killed and resumed (15-30 s); in-process resume stays fast in the contract tests.
+@pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(setup):
     root, reference = setup
     out = root / "killed"
@@ -129,7 +130,8 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(setup):
     assert train_seconds(out) >= finished - 0.05 and finished >= before["seconds"]
 
 
-@pytest.mark.slow  # subprocess training killed and resumed (15-30 s); in-process resume stays fast in the contract tests
+# Slow: a subprocess training killed and resumed (15-30 s); in-process resume stays fast in the contract tests.
+@pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_and_exits_with_one_line(setup):
     root, reference = setup
     out = root / "terminated"

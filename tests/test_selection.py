@@ -168,7 +168,8 @@ def test_the_model_file_records_the_classes_held_out_and_the_printed_line(prepar
     assert held.summary() in capsys.readouterr().out.splitlines()
 
 
-@pytest.mark.slow  # three toy trainings each (~7 s); the selection metric and model-file tests keep best_val in the fast tier
+# Slow: three toy trainings (~7 s); the selection-metric and model-file tests keep best_val in the fast tier.
+@pytest.mark.slow
 def test_best_val_keeps_the_best_epochs_weights(prepared12, tmp_path, monkeypatch, small_held_out):
     monkeypatch.setattr(Selector, "score", scripted([0.1, 0.5, 0.9, 0.3]))
     best = train(prepared12, tmp_path / "three", "best_val", epochs=3)
@@ -197,7 +198,8 @@ def test_the_selection_metric_picks_the_epoch_and_the_other_breaks_ties(prepared
 
 
 def test_an_unknown_selection_metric_is_refused_in_one_line():
-    with pytest.raises(DmlbenchError, match=r"^params.yaml: train.select_metric must be one of map@r, recall@1, got 'r@1'$"):
+    with pytest.raises(DmlbenchError,
+                       match=r"^params.yaml: train.select_metric must be one of map@r, recall@1, got 'r@1'$"):
         tcfg("best_val", select_metric="r@1")
 
 
@@ -217,7 +219,8 @@ def test_best_val_scores_are_those_of_the_kept_model(prepared12, tmp_path, small
     assert [float(line.split("\t")[1]) for line in logged] == [s["recall@1"] for s in facts["selection_scores"][1:]]
 
 
-@pytest.mark.slow  # three toy trainings each (~7 s); the selection metric and model-file tests keep best_val in the fast tier
+# Slow: three toy trainings (~7 s); the selection-metric and model-file tests keep best_val in the fast tier.
+@pytest.mark.slow
 def test_resume_keeps_the_best_so_far(prepared12, tmp_path, monkeypatch, small_held_out):
     monkeypatch.setattr(Selector, "score", scripted([0.1, 0.5, 0.9, 0.3]))
     straight = train(prepared12, tmp_path / "straight", "best_val")
@@ -262,7 +265,8 @@ def plateau_optimizer(cfg, model) -> Optimization:
     return Optimization(optimizer, plateau, stop_patience=2)
 
 
-def test_plateau_schedule_and_early_stopping_follow_the_selection_score(prepared12, tmp_path, monkeypatch, small_held_out):
+def test_plateau_schedule_and_early_stopping_follow_the_selection_score(prepared12, tmp_path, monkeypatch,
+                                                                          small_held_out):
     monkeypatch.setattr(Selector, "score", scripted([0.1, 0.5, 0.4, 0.3, 0.9, 0.9]))
     method = dataclasses.replace(TOY, build_optimizer=plateau_optimizer)
     cfg = Toy(epochs=5)

@@ -124,7 +124,8 @@ def test_describe():
     assert METHOD.describe(dataclasses.replace(CFG, ensemble_size=48, meta_classes=12)) == "48x12"
 
 
-@pytest.mark.slow  # a whole LREC training (~5 s); tests/models/test_lrec_model.py and the contract tests cover LREC in the fast tier
+# Slow: a whole LREC training (~5 s); tests/models/test_lrec_model.py and the contract tests cover LREC fast.
+@pytest.mark.slow
 def test_training_writes_a_model_file_that_rebuilds_the_ensemble(prepared: Path, tmp_path: Path):
     cfg = dataclasses.replace(CFG, batch_size=5)  # 12 images: batches of 5, 5 and the last partial 2 (the seed's)
     run = make_run(EXP, METHOD.describe(cfg), cfg, {})

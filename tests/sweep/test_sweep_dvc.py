@@ -1,14 +1,12 @@
 """sweeps/dvc.yaml: every project module a sweep stage imports is a dep; each stage's params name keys that exist."""
 
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from test_stage_deps import covered, project_files  # the same import walk as dvc.yaml's test
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests"))
-from test_stage_deps import covered, project_files  # noqa: E402  (the same import walk as dvc.yaml's test)
 
 STAGES = {name: stage.get("do", stage)
           for name, stage in yaml.safe_load((REPO / "sweeps/dvc.yaml").read_text())["stages"].items()}

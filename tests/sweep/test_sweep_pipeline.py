@@ -2,6 +2,7 @@
 best by validation score, its metrics file and the tables agree."""
 
 import json
+import os
 import runpy
 import shutil
 import sys
@@ -12,7 +13,7 @@ import torch
 import yaml
 
 from dmlbench.sweep import read_sweep, write_sweep
-from dmlbench.sweep.table import BEGIN, END
+from dmlbench.sweep.table import MARKERS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -55,9 +56,8 @@ def swept(tmp_path_factory):
     (root / "sweeps").mkdir()
     (root / "docs").mkdir()
     (root / "sweeps/params.yaml").write_text(yaml.safe_dump(TINY, sort_keys=False))
-    (root / "docs/tuning.md").write_text(f"# Tuning\n\n{BEGIN}\n{END}\n\nafter\n")
+    (root / "docs/tuning.md").write_text("# Tuning\n\n{}\n{}\n\nafter\n".format(*MARKERS))
     here = Path.cwd()
-    import os
     os.chdir(root)
     try:
         write_sweep()

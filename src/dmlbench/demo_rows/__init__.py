@@ -33,7 +33,7 @@ def read_rows(path: Path = ROWS_FILE) -> dict[str, dict[str, Any]]:
     return dict(sorted(rows.items(), key=lambda item: not item[1]))  # stable: only the empty row moves
 
 
-def row_params(base: dict, sets: dict[str, Any], row: str) -> dict:
+def row_params(base: dict, sets: dict[str, Any], row: str, path: Path = ROWS_FILE) -> dict:
     """``base`` (params.yaml) with the row's values set; a key that names no section of it is refused."""
     params = copy.deepcopy(base)
     for key, value in sets.items():
@@ -43,19 +43,19 @@ def row_params(base: dict, sets: dict[str, Any], row: str) -> dict:
         elif isinstance(params.get(section), dict):
             params[section][field] = value
         else:
-            raise DmlbenchError(f"{ROWS_FILE}: row {row} sets {key}, but params.yaml has no section {section!r}")
+            raise DmlbenchError(f"{path}: row {row} sets {key}, but params.yaml has no section {section!r}")
     return params
 
 
-def check_rows(base: dict, rows: dict[str, dict]) -> dict[str, dict]:
+def check_rows(base: dict, rows: dict[str, dict], path: Path = ROWS_FILE) -> dict[str, dict]:
     """Every row's params, validated before anything runs: a typo stops here, not after hours of training."""
     checked = {}
     for name, sets in rows.items():
-        params = row_params(base, sets, name)
+        params = row_params(base, sets, name, path)
         try:
             load_experiment(params)
         except DmlbenchError as exc:
-            raise DmlbenchError(f"{ROWS_FILE}: row {name}: {exc}") from None
+            raise DmlbenchError(f"{path}: row {name}: {exc}") from None
         checked[name] = params
     return checked
 
@@ -72,7 +72,7 @@ def run_rows(names: list[str], rows_path: Path = ROWS_FILE, repro: Callable[[], 
     if unknown:
         raise DmlbenchError(f"no demo row {unknown[0]!r} in {rows_path} (rows: {', '.join(rows)})")
     original = PARAMS.read_text(encoding="utf-8")
-    checked = check_rows(yaml.safe_load(original), rows)
+    checked = check_rows(yaml.safe_load(original), rows, rows_path)
     chosen = [n for n in rows if not names or n in names]
     try:
         for number, name in enumerate(chosen, 1):

@@ -23,7 +23,7 @@ from dmlbench import atomic
 from dmlbench.errors import DmlbenchError
 from dmlbench.identity import RunPaths
 from dmlbench.params.experiment import EXPERIMENT_KEYS
-from dmlbench.params.load import PER_DATASET
+from dmlbench.params.load import PER_DATASET, flow_yaml
 from dmlbench.pipeline.prepare import raw_folder
 
 RECIPES_DIR = Path("benchmarks/recipes")
@@ -160,14 +160,10 @@ def render_generated(cells: dict[str, dict], base: dict, recipes: dict[str, dict
         prepare = cell_params(base, recipes[cell["method"]], cell)["prepare"]
         datasets[cell["data"]] = {"dataset": cell["dataset"], "crop": cell["crop"],
                                   "raw": str(raw_folder(cell["dataset"], base["data"]["root"])), "prepare": prepare}
-    lines += [f"  {key}: {_flow(entry)}" for key, entry in sorted(datasets.items())]
+    lines += [f"  {key}: {flow_yaml(entry)}" for key, entry in sorted(datasets.items())]
     lines.append("cells:")
-    lines += [f"  {name}: {_flow(cell)}" for name, cell in cells.items()]
+    lines += [f"  {name}: {flow_yaml(cell)}" for name, cell in cells.items()]
     return "\n".join(lines) + "\n"
-
-
-def _flow(value: dict) -> str:
-    return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=1000).strip()
 
 
 def write_grid(grid_path: Path = GRID_PARAMS, recipes_dir: Path = RECIPES_DIR) -> str:

@@ -149,6 +149,11 @@ def require(ok: bool, message: str) -> None:
         raise DmlbenchError(f"params.yaml: {message}")
 
 
+def flow_yaml(value: Any) -> str:
+    """``value`` as one line of YAML flow style, keys in their order (the generated blocks of the params files)."""
+    return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=1000).strip()
+
+
 def plain(value: Any) -> Any:
     """Tuples as lists, recursively: configs compare equal after a round trip through a file."""
     if isinstance(value, Mapping):

@@ -283,11 +283,12 @@ def render_tables(runs, measured: list[dict], published: list[dict],
     return "\n\n".join(parts) + "\n"
 
 
-def replace_block(text: str, block: str, path: str) -> str:
-    """Put ``block`` between the START and END markers of ``text``."""
-    if text.count(START) != 1 or text.count(END) != 1 or text.index(START) > text.index(END):
-        raise DmlbenchError(f"{path} needs exactly one '{START}' line followed by one '{END}' line "
+def replace_block(text: str, block: str, path: str, markers: tuple[str, str] = (START, END)) -> str:
+    """Put ``block`` between the two ``markers`` lines of ``text`` (the README's tables markers by default)."""
+    start, end = markers
+    if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
+        raise DmlbenchError(f"{path} needs exactly one '{start}' line followed by one '{end}' line "
                             f"where the tables go: add them back")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{START}\n{block}{END}{tail}"
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{block}{end}{tail}"

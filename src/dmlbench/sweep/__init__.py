@@ -20,6 +20,7 @@ from dmlbench import atomic
 from dmlbench.errors import DmlbenchError
 from dmlbench.identity import RunPaths
 from dmlbench.methods import METHODS, get_method
+from dmlbench.params.load import flow_yaml
 
 SWEEP_PARAMS = Path("sweeps/params.yaml")
 SWEEP_RAW = Path("sweeps/raw")  # the sweep's synthetic dataset, in CUB's raw layout
@@ -126,9 +127,8 @@ def write_sweep(path: Path = SWEEP_PARAMS) -> str:
     head = text.split(GENERATED, 1)[0].rstrip("\n") + "\n"
     sweep = read_sweep(path)
     trials = draw_trials(sweep)
-    flow = lambda value: yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=1000).strip()
     lines = [GENERATED.strip() + " from budget, seed and each method's space; edit those.", "trials:"]
-    lines += [f"  {name}: {flow(trial)}" for name, trial in trials.items()]
+    lines += [f"  {name}: {flow_yaml(trial)}" for name, trial in trials.items()]
     updated = head + "\n".join(lines) + "\n"
     atomic.write_text(path, updated)
     return updated

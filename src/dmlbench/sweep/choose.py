@@ -33,7 +33,8 @@ def read_trials(folder: Path, names: list[str]) -> list[dict]:
 
 
 def choose(records: list[dict]) -> dict:
-    """The trial with the best validation score; a tie goes to the lower trial number (the earlier draw)."""
+    """The trial with the best validation score; a tie goes to the earlier one in ``records`` (max keeps the
+    first), the lower trial number."""
     if not records:
         raise DmlbenchError("no trials to choose from: set budget >= 1 in sweeps/params.yaml")
     metrics = {r["select_metric"] for r in records}
@@ -44,4 +45,4 @@ def choose(records: list[dict]) -> dict:
         score = r["val_score"]
         if not isinstance(score, (int, float)) or not 0 <= score <= 1:
             raise DmlbenchError(f"trial {r['trial']}: validation score {score!r} is not a number in [0, 1]: rerun it")
-    return max(records, key=lambda r: (r["val_score"], -records.index(r)))
+    return max(records, key=lambda r: r["val_score"])

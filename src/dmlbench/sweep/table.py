@@ -2,12 +2,11 @@
 
 from tabulate import tabulate
 
-from dmlbench.errors import DmlbenchError
 from dmlbench.reporting.runs_frame import runs_frame
 from dmlbench.reporting.staleness import staleness
 from dmlbench.reporting.tables import STALE, percent
 
-BEGIN, END = "<!-- sweep:begin (written by sweeps/dvc.yaml:table; edit sweeps/params.yaml) -->", "<!-- sweep:end -->"
+MARKERS = ("<!-- sweep:begin (written by sweeps/dvc.yaml:table; edit sweeps/params.yaml) -->", "<!-- sweep:end -->")
 
 
 def _with_interval(record: dict, metric: str) -> str:
@@ -47,23 +46,15 @@ def provenance_rows(records: list[dict]) -> str:
     the stale mark's reason (reporting/staleness.py) where the current code would name the run otherwise."""
     frame = runs_frame(records).sort_values("name")
     rows = [[r["name"], str(r["commit"])[:12], r["code_digest"], r["params_digest"], r["device"],
-             f"{r['train_seconds']:.0f}", f"{STALE} {r['stale']}" if isinstance(r["stale"], str) else ""] for _, r in frame.iterrows()]
+             f"{r['train_seconds']:.0f}", f"{STALE} {r['stale']}" if isinstance(r["stale"], str) else ""]
+            for _, r in frame.iterrows()]
     return tabulate(rows, ["Run", "Commit", "Code digest", "Params digest", "Device", "Train s", "Note"],
                     tablefmt="github", disable_numparse=True)
 
 
 def render(records: list[dict]) -> str:
-    """The generated block of docs/tuning.md: both tables and where the numbers came from."""
-    return "\n".join([BEGIN, "", tuned_table(records), "",
+    """The generated block of docs/tuning.md (between MARKERS): both tables and where the numbers came from."""
+    return "\n".join(["", tuned_table(records), "",
                       "Every trial (validation scores only; the test set was read by the chosen trials alone):", "",
                       trials_table(records), "", "Where the numbers came from (the chosen trials):", "",
-                      provenance_rows(records), "", END])
-
-
-def replace_sweep_block(text: str, block: str, path: str) -> str:
-    """``text`` with its sweep block replaced by ``block`` (one line naming the file when the markers are missing)."""
-    if text.count(BEGIN) != 1 or text.count(END) != 1 or text.index(BEGIN) > text.index(END):
-        raise DmlbenchError(f"{path} needs exactly one '{BEGIN}' line followed by one '{END}' line where the sweep's "
-                            f"tables go: add them back")
-    head, rest = text.split(BEGIN, 1)
-    return head + block + rest.split(END, 1)[1]
+                      provenance_rows(records), "", ""])

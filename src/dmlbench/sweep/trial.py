@@ -1,14 +1,12 @@
 """One trial's record (its validation scores, no test-set number) and the evaluation of a method's chosen trial."""
 
-import json
-
 from dmlbench.errors import DmlbenchError
 from dmlbench.identity import Run, RunPaths
 from dmlbench.params.experiment import ExperimentParams
 from dmlbench.pipeline import experiment
 from dmlbench.pipeline.run_name import run_of
 from dmlbench.pipeline.steps import embed_run, evaluate_run
-from dmlbench.sweep import SWEEP_PREPARED, TRIALS_DIR, check_trials_current, load_trial, read_sweep, trial_paths
+from dmlbench.sweep import SWEEP_PREPARED, TRIALS_DIR, check_trials_current, read_sweep, trial_params, trial_paths
 from dmlbench.sweep.choose import choose, read_trials, trial_record, write_trial_record
 from dmlbench.training.model_file import read_model_file
 
@@ -30,14 +28,14 @@ def record_trial(xp: ExperimentParams, run: Run, paths: RunPaths, name: str, tri
 
 def evaluate_chosen(method: str) -> dict:
     """Choose ``method``'s trial by validation score, embed the test set with it alone, write its metrics file
-    (with the sweep's facts: trials, chosen, every trial's scores) and return that record."""
+    (with the sweep's facts: trials, chosen, every trial's scores); returns the metrics and those facts."""
     sweep = read_sweep()
     check_trials_current(sweep)
     names = [n for n, t in sweep["trials"].items() if t["method"] == method]
     records = read_trials(TRIALS_DIR / method, names)
     chosen = choose(records)
-    params, trial = load_trial(chosen["trial"])
-    xp = experiment.load_experiment(params)
+    trial = sweep["trials"][chosen["trial"]]
+    xp = experiment.load_experiment(trial_params(sweep, trial))
     experiment.check_ks_fit(xp, SWEEP_PREPARED)
     run = run_of(xp, SWEEP_PREPARED)
     if run.name != chosen["run"]:
@@ -48,5 +46,5 @@ def evaluate_chosen(method: str) -> dict:
     facts = {"trials": len(records), "budget": sweep["budget"], "seed": sweep["seed"], "chosen": chosen["trial"],
              "changes": trial["changes"], "select_metric": chosen["select_metric"], "val_score": chosen["val_score"],
              "all_trials": records}
-    evaluate_run(xp, run, paths, {"sweep": facts})
-    return json.loads(paths.metrics.read_text(encoding="utf-8"))
+    result = evaluate_run(xp, run, paths, {"sweep": facts})
+    return {**result, "sweep": facts}

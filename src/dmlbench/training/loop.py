@@ -6,7 +6,6 @@ import functools
 import hashlib
 import math
 import time
-from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader
@@ -16,10 +15,8 @@ from dmlbench.data.image_dataset import ManifestDataset, class_list
 from dmlbench.data.manifest import read_manifest
 from dmlbench.data.sampler import SeededBatches
 from dmlbench.errors import DmlbenchError
-from dmlbench.methods import Method
 from dmlbench.provenance import PROVENANCE_FILE, code_digest, provenance
 from dmlbench.methods.method import input_normalization, normalization_record
-from dmlbench.params.sections import TrainConfig
 from dmlbench.training.checkpoint import Progress, fingerprint, load_checkpoint, load_elapsed, set_rng_state
 from dmlbench.training.distributed import Distributed, cleanup, device_for, init_distributed, sum_over_ranks
 from dmlbench.training.job import EpochState, StopRequest, TrainJob
@@ -146,9 +143,9 @@ def _train(job: TrainJob, where: Distributed) -> list | None:
                        start=start)
     state.progress, state.carried = _resume(state)
     if selector is not None and selector.best is None:  # a fresh start: the untrained network is a candidate too
-        scores = selector.observe(model, 0)
+        untrained = selector.prefixed(selector.observe(model, 0))
         if where.is_main:  # printed as the later epochs' scores, so a reader sees where selection starts from
-            print(f"epoch 0/{optimization.total_epochs(cfg.epochs)} (untrained):{_score_text(selector.prefix, scores)}", flush=True)
+            print(f"epoch 0/{optimization.total_epochs(cfg.epochs)} (untrained):{_score_text(untrained)}", flush=True)
     _epochs(state)
     if not where.is_main:
         return None
@@ -216,7 +213,7 @@ def _train_epoch(state: EpochState, epochs: int) -> None:
     scores = None
     if selector is not None:  # every rank scores the same images, so all agree on the best epoch
         scores = selector.observe(step.model, progress.epoch + 1)
-        summary["scores"] = {f"{selector.prefix}/{name}": value for name, value in scores.items()}
+        summary["scores"] = selector.prefixed(scores)
     optimization.end_epoch(progress.epoch, scores[selector.metric] if scores else None)
     progress.history.append(summary)
     progress.epoch, progress.step, progress.sums = progress.epoch + 1, 0, {}
@@ -225,14 +222,14 @@ def _train_epoch(state: EpochState, epochs: int) -> None:
         return
     phase = " (head only)" if trainable is not None else ""
     accuracy = f" acc {summary['accuracy']:.3f}" if summary["accuracy"] is not None else ""
-    scores = _score_text(selector.prefix, scores) if selector is not None else ""
-    print(f"epoch {progress.epoch}/{epochs}{phase}: loss {summary['terms']['loss']:.4f}{accuracy}{scores} "
+    print(f"epoch {progress.epoch}/{epochs}{phase}: loss {summary['terms']['loss']:.4f}{accuracy}"
+          f"{_score_text(summary.get('scores', {}))} "
           f"lr {rates['lr']:.2e} {summary['images'] / max(seconds, 1e-9):.1f} img/s", flush=True)
 
 
-def _score_text(prefix: str, scores: dict) -> str:
-    """' val/map@r 0.4312 val/recall@1 0.7500': the selection scores of one epoch as the console shows them."""
-    return "".join(f" {prefix}/{name} {value:.4f}" for name, value in scores.items())
+def _score_text(scores: dict) -> str:
+    """' val/recall@1 0.7500 val/map@r 0.4312': one epoch's prefixed selection scores as the console shows them."""
+    return "".join(f" {name} {value:.4f}" for name, value in scores.items())
 
 
 def _after_step(state: EpochState) -> None:

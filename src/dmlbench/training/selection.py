@@ -129,6 +129,10 @@ class Selector:
         """The log prefix of the scores: val/ (held-out classes) or test/ (the seeds' protocol)."""
         return "val" if self.select == "best_val" else "test"
 
+    def prefixed(self, scores: dict) -> dict:
+        """``scores`` named as they are logged and printed: val/map@r (held-out classes) or test/map@r."""
+        return {f"{self.prefix}/{name}": value for name, value in scores.items()}
+
     def score(self, model: torch.nn.Module) -> dict:
         """Recall@1 and MAP@R of ``model`` on the selection images; the global RNGs are left as they were."""
         state = rng_state()  # evaluation must not shift the training's random stream (resume stays exact)
