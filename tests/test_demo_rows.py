@@ -87,3 +87,13 @@ def test_bad_rows_are_refused_before_anything_runs(workspace, rows, only, messag
     (workspace / "rows.yaml").write_text(yaml.safe_dump({"rows": rows}))
     with pytest.raises(DmlbenchError, match=message):
         demo_rows.run_rows(only, workspace / "rows.yaml", lambda: pytest.fail("nothing may run"))
+
+
+def test_the_command_line_refuses_an_unknown_row_in_one_line(workspace):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "dmlbench.demo_rows", "--rows", "rows.yaml", "--only", "nosuch"],
+                            cwd=workspace, capture_output=True, text=True)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == "dmlbench: error: no demo row 'nosuch' in rows.yaml (rows: cropped, nsm, plain)\n"

@@ -93,3 +93,18 @@ def test_a_trials_block_the_spaces_no_longer_draw_is_refused(tmp_path):
         with pytest.raises(DmlbenchError, match="the trials block is not what budget, seed and the spaces draw .*: "
                                                 "run python -m dmlbench.sweep write"):
             check_trials_current(edited, tmp_path / "params.yaml")
+
+
+def test_the_command_line_writes_the_trials_block(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "sweeps").mkdir()
+    (tmp_path / "sweeps/params.yaml").write_text("# hand-written head\n" + yaml.safe_dump(sweep()))
+    result = subprocess.run([sys.executable, "-m", "dmlbench.sweep", "write"], cwd=tmp_path, capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "sweep: 4 trials (4 per method, seed 0) -> sweeps/params.yaml\n"
+    written = (tmp_path / "sweeps/params.yaml").read_text()
+    assert written.startswith("# hand-written head\n")
+    assert read_sweep(tmp_path / "sweeps/params.yaml")["trials"] == draw_trials(sweep())
